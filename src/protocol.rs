@@ -1,0 +1,790 @@
+//! The wire protocol between the visitor engine, the session server and the agent viewer.
+//!
+//! See `docs/PROTOCOL.md` for the prose description. Messages are JSON. Node records and
+//! diff operations are JSON *arrays* (compact, and flat so that deep pages need no recursion).
+//! The engine writes records with the functions in [`write`]; the server and the tests parse
+//! them into the owned types below.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::json;
+
+/// A node id, unique within one page load. The document itself is [`DOCUMENT`].
+pub type Gid = u32;
+
+/// The gid of the document node (implicit, never sent as a record).
+pub const DOCUMENT: Gid = 0;
+
+/// Protocol version sent in `hello`.
+pub const VERSION: u32 = 1;
+
+/// Node kind codes, as in the DOM's `nodeType`.
+pub mod kind {
+    /// An element.
+    pub const ELEMENT: u8 = 1;
+    /// A text node.
+    pub const TEXT: u8 = 3;
+    /// A comment.
+    pub const COMMENT: u8 = 8;
+    /// A doctype.
+    pub const DOCTYPE: u8 = 10;
+}
+
+/// Per-element extras (`opts` in the record).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ElementOpts {
+    /// Masked placeholder size (CSS px). A masked element has no children.
+    pub masked: Option<(f64, f64)>,
+    /// Current value of a form control.
+    pub value: Option<String>,
+    /// Checked state of a checkbox or radio.
+    pub checked: Option<bool>,
+    /// `"svg"` or `"math"` for non-HTML elements.
+    pub ns: Option<String>,
+}
+
+impl ElementOpts {
+    /// True when nothing needs to be written.
+    pub fn is_empty(&self) -> bool {
+        self.masked.is_none() && self.value.is_none() && self.checked.is_none() && self.ns.is_none()
+    }
+}
+
+/// An element's data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Element {
+    /// Tag name (`localName`).
+    pub tag: String,
+    /// Attributes in document order.
+    pub attrs: Vec<(String, String)>,
+    /// Extras.
+    pub opts: ElementOpts,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeData {
+    /// An element.
+    Element(Element),
+    /// A text node's data.
+    Text(String),
+    /// A comment's data.
+    Comment(String),
+    /// A doctype's name.
+    Doctype(String),
+}
+
+impl NodeData {
+    /// The DOM `nodeType` code.
+    pub fn kind(&self) -> u8 {
+        match self {
+            NodeData::Element(_) => kind::ELEMENT,
+            NodeData::Text(_) => kind::TEXT,
+            NodeData::Comment(_) => kind::COMMENT,
+            NodeData::Doctype(_) => kind::DOCTYPE,
+        }
+    }
+}
+
+/// One node record: `[gid, parent, kind, ...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRecord {
+    /// This node's id.
+    pub gid: Gid,
+    /// Its parent's id.
+    pub parent: Gid,
+    /// What it is.
+    pub data: NodeData,
+}
+
+/// One diff operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// `["c", parent, [gids], [records]]`: the children of `parent` become exactly `list`.
+    Children {
+        /// The parent whose children are set.
+        parent: Gid,
+        /// The new child list; each gid is a current child of `parent` or a new record.
+        list: Vec<Gid>,
+        /// New nodes, in preorder.
+        records: Vec<NodeRecord>,
+    },
+    /// `["a", gid, name, value|null]`.
+    Attr {
+        /// Element.
+        gid: Gid,
+        /// Attribute name.
+        name: String,
+        /// New value, or `None` when removed.
+        value: Option<String>,
+    },
+    /// `["x", gid, data]`: text or comment data.
+    Text {
+        /// Text or comment node.
+        gid: Gid,
+        /// New data.
+        data: String,
+    },
+    /// `["v", gid, value]`: form control value.
+    Value {
+        /// Form control.
+        gid: Gid,
+        /// New value.
+        value: String,
+    },
+    /// `["k", gid, checked]`.
+    Checked {
+        /// Checkbox or radio.
+        gid: Gid,
+        /// New checked state.
+        checked: bool,
+    },
+    /// `["s", gid, x, y]`: scroll position (gid 0 = window).
+    Scroll {
+        /// Scrolled element, or 0 for the window.
+        gid: Gid,
+        /// scrollLeft.
+        x: f64,
+        /// scrollTop.
+        y: f64,
+    },
+    /// `["w", width, height]`: viewport size.
+    Viewport {
+        /// innerWidth.
+        w: f64,
+        /// innerHeight.
+        h: f64,
+    },
+    /// `["m", gid, w, h]`: the element becomes (or stays) a masked placeholder of this size.
+    Mask {
+        /// Element.
+        gid: Gid,
+        /// Width.
+        w: f64,
+        /// Height.
+        h: f64,
+    },
+}
+
+/// The first message on a visitor socket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Hello {
+    /// Protocol version.
+    pub v: u32,
+    /// Group id.
+    pub group: String,
+    /// `staging` or `production`.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Requested session key (None: the server assigns one).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Session id to resume.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// This page load's id.
+    pub page: String,
+    /// Page URL.
+    #[serde(default)]
+    pub url: String,
+    /// Page title.
+    #[serde(default)]
+    pub title: String,
+    /// User agent.
+    #[serde(default)]
+    pub ua: String,
+    /// Whether the session starts paused.
+    #[serde(default)]
+    pub paused: bool,
+    /// Visitor id from the script tag.
+    #[serde(default)]
+    pub visitorid: Option<String>,
+}
+
+/// A full snapshot.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Snapshot {
+    /// Page load id.
+    pub page: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// Page URL.
+    #[serde(default)]
+    pub url: String,
+    /// Base URL.
+    #[serde(default)]
+    pub base: String,
+    /// Title.
+    #[serde(default)]
+    pub title: String,
+    /// Viewport width.
+    #[serde(default)]
+    pub vw: f64,
+    /// Viewport height.
+    #[serde(default)]
+    pub vh: f64,
+    /// Window scroll x.
+    #[serde(default)]
+    pub sx: f64,
+    /// Window scroll y.
+    #[serde(default)]
+    pub sy: f64,
+    /// Nodes in preorder.
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// An incremental diff.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Diff {
+    /// Page load id.
+    pub page: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// Operations, applied in order.
+    pub ops: Vec<Op>,
+}
+
+/// Messages a visitor engine sends.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum VisitorMsg {
+    /// Opening handshake.
+    Hello(Hello),
+    /// Full snapshot.
+    Snap(Snapshot),
+    /// Incremental diff.
+    Diff(Diff),
+    /// Pause state change.
+    Pause {
+        /// Paused or not.
+        paused: bool,
+    },
+    /// The page is unloading (navigation).
+    Bye,
+    /// The visitor ended the session.
+    End,
+}
+
+/// Messages an agent viewer sends.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum AgentMsg {
+    /// Please send the current snapshot.
+    Snapreq,
+    /// The agent ends the session.
+    End,
+}
+
+/// Why a message was rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolError(pub String);
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "protocol error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// Largest message a server should accept (bytes).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Parses a visitor message, rejecting oversized input.
+pub fn parse_visitor(text: &str) -> Result<VisitorMsg, ProtocolError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError("message too large".into()));
+    }
+    serde_json::from_str(text).map_err(|e| ProtocolError(e.to_string()))
+}
+
+/// Parses an agent message.
+pub fn parse_agent(text: &str) -> Result<AgentMsg, ProtocolError> {
+    if text.len() > 64 * 1024 {
+        return Err(ProtocolError("message too large".into()));
+    }
+    serde_json::from_str(text).map_err(|e| ProtocolError(e.to_string()))
+}
+
+/// True for a valid session key: 1..=64 of letters, digits, `-`, `_`.
+pub fn valid_session_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deserialization of the array forms.
+
+struct Elements<'de, A: SeqAccess<'de>>(A, std::marker::PhantomData<&'de ()>);
+
+impl<'de, A: SeqAccess<'de>> Elements<'de, A> {
+    fn next<T: Deserialize<'de>>(&mut self, what: &'static str) -> Result<T, A::Error> {
+        self.0
+            .next_element()?
+            .ok_or_else(|| de::Error::custom(format_args!("missing {what}")))
+    }
+    fn opt<T: Deserialize<'de>>(&mut self) -> Result<Option<T>, A::Error> {
+        self.0.next_element()
+    }
+    fn end(mut self) -> Result<(), A::Error> {
+        if self.0.next_element::<de::IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("trailing elements"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct OptsWire {
+    #[serde(default)]
+    m: Option<(f64, f64)>,
+    #[serde(default)]
+    v: Option<String>,
+    #[serde(default)]
+    k: Option<bool>,
+    #[serde(default)]
+    ns: Option<String>,
+}
+
+struct AttrList(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for AttrList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let flat: Vec<String> = Vec::deserialize(d)?;
+        if flat.len() % 2 != 0 {
+            return Err(de::Error::custom("attribute list has odd length"));
+        }
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(n), Some(v)) = (it.next(), it.next()) {
+            out.push((n, v));
+        }
+        Ok(AttrList(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NodeRecord;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a node record array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<NodeRecord, A::Error> {
+                let mut s = Elements(seq, std::marker::PhantomData);
+                let gid: Gid = s.next("gid")?;
+                let parent: Gid = s.next("parent")?;
+                let k: u8 = s.next("kind")?;
+                let data = match k {
+                    kind::ELEMENT => {
+                        let tag: String = s.next("tag")?;
+                        if tag.is_empty() || tag.len() > 256 {
+                            return Err(de::Error::custom("bad tag name"));
+                        }
+                        let attrs: AttrList = s.next("attrs")?;
+                        let o: OptsWire = s.opt()?.unwrap_or_default();
+                        NodeData::Element(Element {
+                            tag,
+                            attrs: attrs.0,
+                            opts: ElementOpts {
+                                masked: o.m,
+                                value: o.v,
+                                checked: o.k,
+                                ns: o.ns,
+                            },
+                        })
+                    }
+                    kind::TEXT => NodeData::Text(s.next("data")?),
+                    kind::COMMENT => NodeData::Comment(s.next("data")?),
+                    kind::DOCTYPE => NodeData::Doctype(s.next("name")?),
+                    _ => return Err(de::Error::custom("unknown node kind")),
+                };
+                s.end()?;
+                Ok(NodeRecord { gid, parent, data })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Op;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a diff op array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Op, A::Error> {
+                let mut s = Elements(seq, std::marker::PhantomData);
+                let code: String = s.next("op code")?;
+                let op = match code.as_str() {
+                    "c" => Op::Children {
+                        parent: s.next("parent")?,
+                        list: s.next("child list")?,
+                        records: s.next("records")?,
+                    },
+                    "a" => Op::Attr {
+                        gid: s.next("gid")?,
+                        name: s.next("name")?,
+                        value: s.next("value")?,
+                    },
+                    "x" => Op::Text {
+                        gid: s.next("gid")?,
+                        data: s.next("data")?,
+                    },
+                    "v" => Op::Value {
+                        gid: s.next("gid")?,
+                        value: s.next("value")?,
+                    },
+                    "k" => Op::Checked {
+                        gid: s.next("gid")?,
+                        checked: s.next("checked")?,
+                    },
+                    "s" => Op::Scroll {
+                        gid: s.next("gid")?,
+                        x: s.next("x")?,
+                        y: s.next("y")?,
+                    },
+                    "w" => Op::Viewport {
+                        w: s.next("w")?,
+                        h: s.next("h")?,
+                    },
+                    "m" => Op::Mask {
+                        gid: s.next("gid")?,
+                        w: s.next("w")?,
+                        h: s.next("h")?,
+                    },
+                    _ => return Err(de::Error::custom("unknown op")),
+                };
+                s.end()?;
+                Ok(op)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// Writers for the array forms, shared by the engine (hot path) and the server's snapshots.
+pub mod write {
+    use super::*;
+
+    /// Writes `[gid,parent,1,"tag",[` ; follow with [`attr`] calls and [`element_end`].
+    pub fn element_start(out: &mut String, gid: Gid, parent: Gid, tag: &str) {
+        out.push('[');
+        json::uint(out, gid as u64);
+        out.push(',');
+        json::uint(out, parent as u64);
+        out.push_str(",1,");
+        json::string(out, tag);
+        out.push_str(",[");
+    }
+
+    /// Writes one attribute pair; `first` is true for the first pair of the element.
+    pub fn attr(out: &mut String, first: bool, name: &str, value: &str) {
+        if !first {
+            out.push(',');
+        }
+        json::string(out, name);
+        out.push(',');
+        json::string(out, value);
+    }
+
+    /// Closes the attribute list and writes `opts` when non-empty, then closes the record.
+    pub fn element_end(out: &mut String, opts: &ElementOpts) {
+        out.push(']');
+        if !opts.is_empty() {
+            out.push_str(",{");
+            let mut first = true;
+            let mut key = |out: &mut String, k: &str| {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push('"');
+                out.push_str(k);
+                out.push_str("\":");
+            };
+            if let Some((w, h)) = opts.masked {
+                key(out, "m");
+                out.push('[');
+                json::number(out, w);
+                out.push(',');
+                json::number(out, h);
+                out.push(']');
+            }
+            if let Some(v) = &opts.value {
+                key(out, "v");
+                json::string(out, v);
+            }
+            if let Some(k) = opts.checked {
+                key(out, "k");
+                json::boolean(out, k);
+            }
+            if let Some(ns) = &opts.ns {
+                key(out, "ns");
+                json::string(out, ns);
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+
+    /// Writes a text, comment or doctype record.
+    pub fn leaf(out: &mut String, gid: Gid, parent: Gid, kind: u8, data: &str) {
+        out.push('[');
+        json::uint(out, gid as u64);
+        out.push(',');
+        json::uint(out, parent as u64);
+        out.push(',');
+        json::uint(out, kind as u64);
+        out.push(',');
+        json::string(out, data);
+        out.push(']');
+    }
+
+    /// Writes a whole record.
+    pub fn record(out: &mut String, r: &NodeRecord) {
+        match &r.data {
+            NodeData::Element(e) => {
+                element_start(out, r.gid, r.parent, &e.tag);
+                for (i, (n, v)) in e.attrs.iter().enumerate() {
+                    attr(out, i == 0, n, v);
+                }
+                element_end(out, &e.opts);
+            }
+            NodeData::Text(t) => leaf(out, r.gid, r.parent, kind::TEXT, t),
+            NodeData::Comment(t) => leaf(out, r.gid, r.parent, kind::COMMENT, t),
+            NodeData::Doctype(t) => leaf(out, r.gid, r.parent, kind::DOCTYPE, t),
+        }
+    }
+
+    /// Writes one op.
+    pub fn op(out: &mut String, op: &Op) {
+        match op {
+            Op::Children {
+                parent,
+                list,
+                records,
+            } => {
+                out.push_str("[\"c\",");
+                json::uint(out, *parent as u64);
+                out.push_str(",[");
+                for (i, g) in list.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json::uint(out, *g as u64);
+                }
+                out.push_str("],[");
+                for (i, r) in records.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    record(out, r);
+                }
+                out.push_str("]]");
+            }
+            Op::Attr { gid, name, value } => {
+                out.push_str("[\"a\",");
+                json::uint(out, *gid as u64);
+                out.push(',');
+                json::string(out, name);
+                out.push(',');
+                json::opt_string(out, value.as_deref());
+                out.push(']');
+            }
+            Op::Text { gid, data } => {
+                out.push_str("[\"x\",");
+                json::uint(out, *gid as u64);
+                out.push(',');
+                json::string(out, data);
+                out.push(']');
+            }
+            Op::Value { gid, value } => {
+                out.push_str("[\"v\",");
+                json::uint(out, *gid as u64);
+                out.push(',');
+                json::string(out, value);
+                out.push(']');
+            }
+            Op::Checked { gid, checked } => {
+                out.push_str("[\"k\",");
+                json::uint(out, *gid as u64);
+                out.push(',');
+                json::boolean(out, *checked);
+                out.push(']');
+            }
+            Op::Scroll { gid, x, y } => {
+                out.push_str("[\"s\",");
+                json::uint(out, *gid as u64);
+                out.push(',');
+                json::number(out, *x);
+                out.push(',');
+                json::number(out, *y);
+                out.push(']');
+            }
+            Op::Viewport { w, h } => {
+                out.push_str("[\"w\",");
+                json::number(out, *w);
+                out.push(',');
+                json::number(out, *h);
+                out.push(']');
+            }
+            Op::Mask { gid, w, h } => {
+                out.push_str("[\"m\",");
+                json::uint(out, *gid as u64);
+                out.push(',');
+                json::number(out, *w);
+                out.push(',');
+                json::number(out, *h);
+                out.push(']');
+            }
+        }
+    }
+
+    /// Writes the header of a snapshot message up to and including `"nodes":[`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn snapshot_start(
+        out: &mut String,
+        page: &str,
+        seq: u64,
+        url: &str,
+        base: &str,
+        title: &str,
+        viewport: (f64, f64),
+        scroll: (f64, f64),
+    ) {
+        out.push_str("{\"t\":\"snap\",\"page\":");
+        json::string(out, page);
+        out.push_str(",\"seq\":");
+        json::uint(out, seq);
+        out.push_str(",\"url\":");
+        json::string(out, url);
+        out.push_str(",\"base\":");
+        json::string(out, base);
+        out.push_str(",\"title\":");
+        json::string(out, title);
+        out.push_str(",\"vw\":");
+        json::number(out, viewport.0);
+        out.push_str(",\"vh\":");
+        json::number(out, viewport.1);
+        out.push_str(",\"sx\":");
+        json::number(out, scroll.0);
+        out.push_str(",\"sy\":");
+        json::number(out, scroll.1);
+        out.push_str(",\"nodes\":[");
+    }
+
+    /// Writes a whole diff message.
+    pub fn diff(out: &mut String, page: &str, seq: u64, ops: &[Op]) {
+        out.push_str("{\"t\":\"diff\",\"page\":");
+        json::string(out, page);
+        out.push_str(",\"seq\":");
+        json::uint(out, seq);
+        out.push_str(",\"ops\":[");
+        for (i, o) in ops.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            op(out, o);
+        }
+        out.push_str("]}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let recs = vec![
+            NodeRecord {
+                gid: 1,
+                parent: 0,
+                data: NodeData::Doctype("html".into()),
+            },
+            NodeRecord {
+                gid: 2,
+                parent: 0,
+                data: NodeData::Element(Element {
+                    tag: "input".into(),
+                    attrs: vec![("type".into(), "text".into()), ("data-gid".into(), "2".into())],
+                    opts: ElementOpts {
+                        masked: Some((10.0, 20.5)),
+                        value: None,
+                        checked: Some(true),
+                        ns: None,
+                    },
+                }),
+            },
+            NodeRecord {
+                gid: 3,
+                parent: 2,
+                data: NodeData::Text("hé \"x\"".into()),
+            },
+        ];
+        let ops = vec![
+            Op::Children {
+                parent: 0,
+                list: vec![1, 2],
+                records: recs.clone(),
+            },
+            Op::Attr {
+                gid: 2,
+                name: "class".into(),
+                value: None,
+            },
+            Op::Scroll {
+                gid: 0,
+                x: 1.0,
+                y: 2.5,
+            },
+            Op::Mask {
+                gid: 2,
+                w: 3.0,
+                h: 4.0,
+            },
+        ];
+        let mut out = String::new();
+        write::diff(&mut out, "p1", 7, &ops);
+        match parse_visitor(&out).unwrap() {
+            VisitorMsg::Diff(d) => {
+                assert_eq!(d.seq, 7);
+                assert_eq!(d.ops, ops);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_records() {
+        for bad in [
+            r#"{"t":"diff","page":"p","seq":1,"ops":[["c",1,[2],[[2,1,99,"x"]]]]}"#,
+            r#"{"t":"diff","page":"p","seq":1,"ops":[["c",1,[2],[[2,1,1,"div",["a"]]]]]}"#,
+            r#"{"t":"diff","page":"p","seq":1,"ops":[["zz",1]]}"#,
+            r#"{"t":"diff","page":"p","seq":1,"ops":[["x",1,"a","extra"]]}"#,
+            r#"{"t":"nope"}"#,
+            "not json",
+        ] {
+            assert!(parse_visitor(bad).is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
+    fn session_keys() {
+        assert!(valid_session_key("AB-12_cd"));
+        assert!(!valid_session_key(""));
+        assert!(!valid_session_key("a b"));
+        assert!(!valid_session_key("a*"));
+        assert!(!valid_session_key(&"a".repeat(65)));
+    }
+}

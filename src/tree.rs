@@ -1,0 +1,324 @@
+//! The structural model of a mirrored document: who is whose parent, in which order.
+//!
+//! [`Tree`] holds no node data, only structure, so the engine can track what the agent has
+//! with little memory, and the server's [`crate::mirror::Mirror`] adds the data on top.
+//! Every operation is iterative (no recursion), so hostile 10k-deep documents are fine.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::protocol::{Gid, DOCUMENT};
+
+/// A fast hasher for dense integer ids (Fibonacci hashing); not DoS-resistant by design,
+/// which is acceptable because the number of nodes per session is capped.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// `HashMap` keyed by gid.
+pub type IdMap<V> = HashMap<Gid, V, BuildHasherDefault<IdHasher>>;
+/// `HashSet` of gids.
+pub type IdSet = HashSet<Gid, BuildHasherDefault<IdHasher>>;
+
+/// Most nodes one tree may hold (a hostile stream cannot exhaust memory).
+pub const MAX_NODES: usize = 2_000_000;
+
+/// Why a structural change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeError {
+    /// The gid is already in the tree.
+    Duplicate(Gid),
+    /// The gid is not in the tree.
+    Unknown(Gid),
+    /// A child list names a node that is neither a current child nor new.
+    NotAChild {
+        /// The parent being set.
+        parent: Gid,
+        /// The offending child.
+        child: Gid,
+    },
+    /// A child list names the same node twice.
+    Repeated(Gid),
+    /// Too many nodes.
+    TooLarge,
+}
+
+impl fmt::Display for TreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TreeError::Duplicate(g) => write!(f, "node {g} already exists"),
+            TreeError::Unknown(g) => write!(f, "unknown node {g}"),
+            TreeError::NotAChild { parent, child } => {
+                write!(f, "node {child} is neither a child of {parent} nor new")
+            }
+            TreeError::Repeated(g) => write!(f, "node {g} listed twice"),
+            TreeError::TooLarge => write!(f, "too many nodes"),
+        }
+    }
+}
+
+impl std::error::Error for TreeError {}
+
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    parent: Option<Gid>,
+    children: Vec<Gid>,
+}
+
+/// Parent/children structure keyed by gid; the document ([`DOCUMENT`]) is always present.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    slots: IdMap<Slot>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// A tree holding only the document.
+    pub fn new() -> Self {
+        let mut slots = IdMap::default();
+        slots.insert(DOCUMENT, Slot::default());
+        Tree { slots }
+    }
+
+    /// Number of nodes, the document included.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when only the document is present.
+    pub fn is_empty(&self) -> bool {
+        self.slots.len() <= 1
+    }
+
+    /// True when `gid` is in the tree (attached or detached).
+    pub fn contains(&self, gid: Gid) -> bool {
+        self.slots.contains_key(&gid)
+    }
+
+    /// The parent of `gid`, if attached.
+    pub fn parent(&self, gid: Gid) -> Option<Gid> {
+        self.slots.get(&gid).and_then(|s| s.parent)
+    }
+
+    /// The children of `gid` (empty when unknown).
+    pub fn children(&self, gid: Gid) -> &[Gid] {
+        self.slots.get(&gid).map(|s| &s.children[..]).unwrap_or(&[])
+    }
+
+    /// Creates `gid` as the last child of `parent`.
+    pub fn append(&mut self, gid: Gid, parent: Gid) -> Result<(), TreeError> {
+        if self.slots.contains_key(&gid) {
+            return Err(TreeError::Duplicate(gid));
+        }
+        if self.slots.len() >= MAX_NODES {
+            return Err(TreeError::TooLarge);
+        }
+        let p = self
+            .slots
+            .get_mut(&parent)
+            .ok_or(TreeError::Unknown(parent))?;
+        p.children.push(gid);
+        self.slots.insert(
+            gid,
+            Slot {
+                parent: Some(parent),
+                children: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Creates `gid` with no parent (to be placed by [`Tree::set_children`]).
+    pub fn create_detached(&mut self, gid: Gid) -> Result<(), TreeError> {
+        if self.slots.contains_key(&gid) {
+            return Err(TreeError::Duplicate(gid));
+        }
+        if self.slots.len() >= MAX_NODES {
+            return Err(TreeError::TooLarge);
+        }
+        self.slots.insert(gid, Slot::default());
+        Ok(())
+    }
+
+    /// Removes `gid` and its whole subtree; returns the removed gids (preorder).
+    pub fn remove(&mut self, gid: Gid) -> Vec<Gid> {
+        if gid == DOCUMENT {
+            let kids = std::mem::take(&mut self.slots.get_mut(&DOCUMENT).expect("root").children);
+            let mut all = Vec::new();
+            for k in kids {
+                all.extend(self.remove_detached_subtree(k));
+            }
+            return all;
+        }
+        if let Some(p) = self.parent(gid) {
+            if let Some(ps) = self.slots.get_mut(&p) {
+                ps.children.retain(|&c| c != gid);
+            }
+        }
+        self.remove_detached_subtree(gid)
+    }
+
+    fn remove_detached_subtree(&mut self, gid: Gid) -> Vec<Gid> {
+        let mut removed = Vec::new();
+        let mut stack = vec![gid];
+        while let Some(g) = stack.pop() {
+            if let Some(slot) = self.slots.remove(&g) {
+                removed.push(g);
+                stack.extend(slot.children.into_iter().rev());
+            }
+        }
+        removed
+    }
+
+    /// Sets the children of `parent` to exactly `list`. Each listed gid must be a current child
+    /// of `parent` or a detached node in `fresh`. Old children not listed are removed with their
+    /// subtrees; their gids are appended to `removed`.
+    pub fn set_children(
+        &mut self,
+        parent: Gid,
+        list: &[Gid],
+        fresh: &IdSet,
+        removed: &mut Vec<Gid>,
+    ) -> Result<(), TreeError> {
+        let old = match self.slots.get(&parent) {
+            Some(s) => s.children.clone(),
+            None => return Err(TreeError::Unknown(parent)),
+        };
+        let old_set: IdSet = old.iter().copied().collect();
+        let mut seen = IdSet::default();
+        for &c in list {
+            if !seen.insert(c) {
+                return Err(TreeError::Repeated(c));
+            }
+            let ok = old_set.contains(&c)
+                || (fresh.contains(&c) && self.slots.get(&c).is_some_and(|s| s.parent.is_none()));
+            if !ok {
+                return Err(TreeError::NotAChild { parent, child: c });
+            }
+        }
+        for &o in &old {
+            if !seen.contains(&o) {
+                if let Some(s) = self.slots.get_mut(&o) {
+                    s.parent = None;
+                }
+                removed.extend(self.remove_detached_subtree(o));
+            }
+        }
+        for &c in list {
+            if let Some(s) = self.slots.get_mut(&c) {
+                s.parent = Some(parent);
+            }
+        }
+        self.slots.get_mut(&parent).expect("checked").children = list.to_vec();
+        Ok(())
+    }
+
+    /// Removes every detached node in `candidates` (with subtrees) that is still detached.
+    pub fn collect_detached(&mut self, candidates: impl IntoIterator<Item = Gid>) -> Vec<Gid> {
+        let mut removed = Vec::new();
+        for g in candidates {
+            if g != DOCUMENT && self.slots.get(&g).is_some_and(|s| s.parent.is_none()) {
+                removed.extend(self.remove_detached_subtree(g));
+            }
+        }
+        removed
+    }
+
+    /// True when `anc` is `gid` or one of its ancestors.
+    pub fn is_ancestor_or_self(&self, anc: Gid, gid: Gid) -> bool {
+        let mut cur = Some(gid);
+        while let Some(g) = cur {
+            if g == anc {
+                return true;
+            }
+            cur = self.parent(g);
+        }
+        false
+    }
+
+    /// Attached nodes in document order (preorder), the document excluded, with their parents.
+    pub fn preorder(&self) -> Vec<(Gid, Gid)> {
+        let mut out = Vec::with_capacity(self.slots.len());
+        let mut stack: Vec<(Gid, Gid)> = self
+            .children(DOCUMENT)
+            .iter()
+            .rev()
+            .map(|&c| (c, DOCUMENT))
+            .collect();
+        while let Some((g, p)) = stack.pop() {
+            out.push((g, p));
+            stack.extend(self.children(g).iter().rev().map(|&c| (c, g)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(g: &[Gid]) -> IdSet {
+        g.iter().copied().collect()
+    }
+
+    #[test]
+    fn append_and_set_children() {
+        let mut t = Tree::new();
+        t.append(1, 0).unwrap();
+        t.append(2, 1).unwrap();
+        t.append(3, 1).unwrap();
+        t.append(4, 3).unwrap();
+        assert_eq!(t.append(2, 1), Err(TreeError::Duplicate(2)));
+        t.create_detached(5).unwrap();
+        let mut removed = vec![];
+        t.set_children(1, &[5, 2], &set(&[5]), &mut removed).unwrap();
+        assert_eq!(removed, vec![3, 4]);
+        assert_eq!(t.children(1), &[5, 2]);
+        assert!(!t.contains(4));
+        assert_eq!(t.preorder(), vec![(1, 0), (5, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn refuses_foreign_and_repeated_children() {
+        let mut t = Tree::new();
+        t.append(1, 0).unwrap();
+        t.append(2, 1).unwrap();
+        t.append(3, 2).unwrap();
+        let mut r = vec![];
+        // 1 is an ancestor of 2: listing it under 2 would make a cycle.
+        assert!(t.set_children(2, &[1], &set(&[]), &mut r).is_err());
+        assert!(t.set_children(2, &[3, 3], &set(&[]), &mut r).is_err());
+        assert!(t.set_children(9, &[], &set(&[]), &mut r).is_err());
+        assert_eq!(t.children(2), &[3]);
+    }
+
+    #[test]
+    fn deep_trees_need_no_recursion() {
+        let mut t = Tree::new();
+        for g in 1..=100_000u32 {
+            t.append(g, g - 1).unwrap();
+        }
+        assert_eq!(t.preorder().len(), 100_000);
+        assert_eq!(t.remove(1).len(), 100_000);
+        assert!(t.is_empty());
+    }
+}
