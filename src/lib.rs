@@ -13,3 +13,5 @@ pub mod mask;
 pub mod mirror;
 pub mod protocol;
 pub mod tree;
+pub mod url;
+pub mod capture;

@@ -1,0 +1,764 @@
+//! Turns the browser walker's flat batches into masked wire messages.
+//!
+//! The JS side (`src/web/dom.js`) walks the DOM and pushes plain numbers into one `Uint32Array`
+//! and every string into one joined string, so a whole snapshot or mutation batch crosses the
+//! JS/wasm boundary in a constant number of calls. Tag and attribute names are interned: each
+//! distinct name crosses once per page ([`Recorder::add_names`]).
+//!
+//! Everything privacy-relevant is decided here, before serialization: mask roots are written as
+//! placeholders (only [`mask::SAFE_ATTRS`]), nothing below them is written, passwords are always
+//! masked (also after a `type` toggle), `on*` attributes and script URLs are dropped, and script
+//! bodies are never sent. The [`Recorder`] also tracks what the agent has (a [`Tree`]), so each
+//! diff is checked against the same rules the server and the viewer apply.
+//!
+//! # Flat format (JS -> wasm)
+//! Strings are not in the `ints` stream; instead their UTF-16 length is, at the point the
+//! string is consumed, and the characters come from `strs` in the same order.
+//! - `NODE flags gid parent kind ...`
+//!   - element: `tagName nAttrs (nameId len)*n [w h if MASK] [len if HAS_VALUE]`
+//!   - text / comment / doctype: `len`
+//! - `CHILDREN parent count gid*count NODE... END`: the parent's children are now the listed
+//!   gids; the NODE entries are the new nodes (preorder).
+//! - `ATTRS gid flags w h n (nameId present [len])*n`
+//! - `TEXT gid len`, `VALUE gid len`, `CHECKED gid 0|1`, `SCROLL gid x y`, `VIEWPORT w h`
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::mask;
+use crate::protocol::{
+    kind, write, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, DOCUMENT,
+};
+use crate::tree::{IdMap, IdSet, Tree, TreeError};
+use crate::url;
+
+/// Entry codes of the flat format.
+pub mod entry {
+    /// A node record.
+    pub const NODE: u32 = 1;
+    /// A child-list change.
+    pub const CHILDREN: u32 = 2;
+    /// End of a child-list change.
+    pub const END: u32 = 3;
+    /// Attribute changes.
+    pub const ATTRS: u32 = 4;
+    /// Text data change.
+    pub const TEXT: u32 = 5;
+    /// Form value change.
+    pub const VALUE: u32 = 6;
+    /// Checked change.
+    pub const CHECKED: u32 = 7;
+    /// Scroll position.
+    pub const SCROLL: u32 = 8;
+    /// Viewport size.
+    pub const VIEWPORT: u32 = 9;
+}
+
+/// Node flags of the flat format.
+pub mod flag {
+    /// The element matches a mask selector (size follows).
+    pub const MASK: u32 = 1;
+    /// A form value string follows.
+    pub const HAS_VALUE: u32 = 2;
+    /// The control is checked.
+    pub const CHECKED: u32 = 4;
+    /// The control has a checked state.
+    pub const HAS_CHECKED: u32 = 8;
+    /// SVG namespace.
+    pub const NS_SVG: u32 = 16;
+    /// MathML namespace.
+    pub const NS_MATH: u32 = 32;
+}
+
+/// Why a batch could not be turned into a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaptureError {
+    /// The flat data is truncated or inconsistent (an engine bug, never page data).
+    Malformed(&'static str),
+    /// The batch does not fit what the agent has; a fresh snapshot is needed.
+    Resync(String),
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::Malformed(w) => write!(f, "malformed capture batch: {w}"),
+            CaptureError::Resync(w) => write!(f, "mirror out of sync: {w}"),
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+impl From<TreeError> for CaptureError {
+    fn from(e: TreeError) -> Self {
+        CaptureError::Resync(e.to_string())
+    }
+}
+
+/// One flat batch as received from JS.
+#[derive(Debug, Clone, Copy)]
+pub struct Flat<'a> {
+    /// Numbers.
+    pub ints: &'a [u32],
+    /// All strings, concatenated.
+    pub strs: &'a str,
+}
+
+/// Page-level facts that go into a snapshot header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageMeta {
+    /// `location.href`.
+    pub url: String,
+    /// `document.baseURI`.
+    pub base: String,
+    /// `document.title`.
+    pub title: String,
+    /// Viewport size.
+    pub viewport: (f64, f64),
+    /// Window scroll.
+    pub scroll: (f64, f64),
+}
+
+struct Reader<'a> {
+    ints: &'a [u32],
+    i: usize,
+    strs: &'a str,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(flat: Flat<'a>) -> Self {
+        Reader {
+            ints: flat.ints,
+            i: 0,
+            strs: flat.strs,
+            pos: 0,
+        }
+    }
+    fn done(&self) -> bool {
+        self.i >= self.ints.len()
+    }
+    fn int(&mut self) -> Result<u32, CaptureError> {
+        let v = self
+            .ints
+            .get(self.i)
+            .copied()
+            .ok_or(CaptureError::Malformed("truncated"))?;
+        self.i += 1;
+        Ok(v)
+    }
+    /// Reads a string whose UTF-16 length is the next int.
+    fn str(&mut self) -> Result<&'a str, CaptureError> {
+        let units = self.int()? as usize;
+        let rest = &self.strs[self.pos..];
+        if rest.len() >= units && rest.as_bytes()[..units].is_ascii() {
+            // Fast path: ASCII, one byte per unit.
+            self.pos += units;
+            return Ok(&rest[..units]);
+        }
+        let mut seen = 0usize;
+        let mut end = 0usize;
+        for c in rest.chars() {
+            if seen >= units {
+                break;
+            }
+            seen += c.len_utf16();
+            end += c.len_utf8();
+        }
+        if seen != units {
+            return Err(CaptureError::Malformed("string table"));
+        }
+        self.pos += end;
+        Ok(&rest[..end])
+    }
+}
+
+/// A decoded element or leaf, borrowing from the batch.
+struct Decoded<'a> {
+    gid: Gid,
+    parent: Gid,
+    kind: u8,
+    tag_id: u32,
+    /// Attributes already filtered for this node's masking state.
+    attrs: Vec<(&'a str, Cow<'a, str>)>,
+    opts: ElementOpts,
+    text: Cow<'a, str>,
+    sealed: bool,
+    masked: bool,
+    skipped: bool,
+}
+
+/// What the engine knows about the mirrored page; produces snapshot and diff messages.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    names: Vec<String>,
+    model: Model,
+    page: String,
+    seq: u64,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    tree: Tree,
+    /// Tag name id of each tracked element.
+    tags: IdMap<u32>,
+    /// Elements whose children are never sent (mask roots, scripts).
+    sealed: IdSet,
+    /// Mask roots.
+    masked: IdSet,
+    /// Inputs that were ever `type=password` (stay masked for good).
+    ever_password: IdSet,
+    base: String,
+}
+
+const URL_ATTRS: &[&str] = &[
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "poster",
+    "background",
+    "cite",
+    "data",
+    "xlink:href",
+    "longdesc",
+];
+
+impl Recorder {
+    /// A recorder for one page load.
+    pub fn new(page: impl Into<String>) -> Self {
+        Recorder {
+            page: page.into(),
+            ..Default::default()
+        }
+    }
+
+    /// This page load's id.
+    pub fn page(&self) -> &str {
+        &self.page
+    }
+
+    /// The last sequence number used.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Number of nodes the agent has (the document included).
+    pub fn tracked(&self) -> usize {
+        self.model.tree.len()
+    }
+
+    /// Interns new names (NUL-separated), in the order JS assigned their ids.
+    pub fn add_names(&mut self, joined: &str) {
+        if !joined.is_empty() {
+            self.names.extend(joined.split('\0').map(str::to_string));
+        }
+    }
+
+    /// Builds a `snap` message from a walk of the whole document. Resets the model.
+    pub fn snapshot(&mut self, flat: Flat<'_>, meta: &PageMeta) -> Result<String, CaptureError> {
+        self.model = Model {
+            ever_password: std::mem::take(&mut self.model.ever_password),
+            base: meta.base.clone(),
+            ..Default::default()
+        };
+        self.seq += 1;
+        let mut out = String::with_capacity(flat.strs.len() + flat.ints.len() * 4 + 256);
+        write::snapshot_start(
+            &mut out,
+            &self.page,
+            self.seq,
+            &meta.url,
+            &meta.base,
+            &meta.title,
+            meta.viewport,
+            meta.scroll,
+        );
+        let mut r = Reader::new(flat);
+        let mut first = true;
+        while !r.done() {
+            if r.int()? != entry::NODE {
+                return Err(CaptureError::Malformed("snapshot holds only nodes"));
+            }
+            let d = self.model.decode_node(&self.names, &mut r, None)?;
+            if d.skipped {
+                continue;
+            }
+            self.model.tree.append(d.gid, d.parent)?;
+            self.model.remember(&d);
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            self.write_decoded(&mut out, &d);
+        }
+        out.push_str("]}");
+        Ok(out)
+    }
+
+    fn write_decoded(&self, out: &mut String, d: &Decoded<'_>) {
+        if d.kind == kind::ELEMENT {
+            write::element_start(out, d.gid, d.parent, &self.names[d.tag_id as usize]);
+            for (i, (n, v)) in d.attrs.iter().enumerate() {
+                write::attr(out, i == 0, n, v);
+            }
+            write::element_end(out, &d.opts);
+        } else {
+            write::leaf(out, d.gid, d.parent, d.kind, &d.text);
+        }
+    }
+
+    fn owned_record(&self, d: &Decoded<'_>) -> NodeRecord {
+        let data = match d.kind {
+            kind::ELEMENT => NodeData::Element(Element {
+                tag: self.names[d.tag_id as usize].clone(),
+                attrs: d
+                    .attrs
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                opts: d.opts.clone(),
+            }),
+            kind::TEXT => NodeData::Text(d.text.to_string()),
+            kind::COMMENT => NodeData::Comment(d.text.to_string()),
+            _ => NodeData::Doctype(d.text.to_string()),
+        };
+        NodeRecord {
+            gid: d.gid,
+            parent: d.parent,
+            data,
+        }
+    }
+
+    /// Builds a `diff` message from a mutation batch, or `None` when nothing visible changed.
+    pub fn diff(&mut self, flat: Flat<'_>) -> Result<Option<String>, CaptureError> {
+        let ops = self.diff_ops(flat)?;
+        if ops.is_empty() {
+            return Ok(None);
+        }
+        self.seq += 1;
+        let mut out = String::new();
+        write::diff(&mut out, &self.page, self.seq, &ops);
+        Ok(Some(out))
+    }
+
+    /// The operations of a mutation batch (exposed for tests).
+    pub fn diff_ops(&mut self, flat: Flat<'_>) -> Result<Vec<Op>, CaptureError> {
+        let mut r = Reader::new(flat);
+        let mut ops = Vec::new();
+        while !r.done() {
+            match r.int()? {
+                entry::CHILDREN => self.children_entry(&mut r, &mut ops)?,
+                entry::ATTRS => self.attrs_entry(&mut r, &mut ops)?,
+                entry::TEXT => {
+                    let gid = r.int()?;
+                    let data = r.str()?;
+                    if self.model.tree.contains(gid) && !self.model.tags.contains_key(&gid) {
+                        let parent = self.model.tree.parent(gid).unwrap_or(DOCUMENT);
+                        let data = self.model.text_for(&self.names, parent, data);
+                        ops.push(Op::Text {
+                            gid,
+                            data: data.into_owned(),
+                        });
+                    }
+                }
+                entry::VALUE => {
+                    let gid = r.int()?;
+                    let value = r.str()?;
+                    if self.model.is_plain_element(gid) {
+                        ops.push(Op::Value {
+                            gid,
+                            value: value.to_string(),
+                        });
+                    }
+                }
+                entry::CHECKED => {
+                    let gid = r.int()?;
+                    let checked = r.int()? != 0;
+                    if self.model.is_plain_element(gid) {
+                        ops.push(Op::Checked { gid, checked });
+                    }
+                }
+                entry::SCROLL => {
+                    let gid = r.int()?;
+                    let (x, y) = (r.int()? as f64, r.int()? as f64);
+                    if gid == DOCUMENT || self.model.tags.contains_key(&gid) {
+                        ops.push(Op::Scroll { gid, x, y });
+                    }
+                }
+                entry::VIEWPORT => {
+                    let (w, h) = (r.int()? as f64, r.int()? as f64);
+                    ops.push(Op::Viewport { w, h });
+                }
+                _ => return Err(CaptureError::Malformed("unknown entry")),
+            }
+        }
+        Ok(ops)
+    }
+
+    fn children_entry(&mut self, r: &mut Reader<'_>, ops: &mut Vec<Op>) -> Result<(), CaptureError> {
+        let parent = r.int()?;
+        let count = r.int()? as usize;
+        if count > r.ints.len() {
+            return Err(CaptureError::Malformed("child count"));
+        }
+        let mut list = Vec::with_capacity(count);
+        for _ in 0..count {
+            list.push(r.int()?);
+        }
+        let live = self.model.tree.contains(parent)
+            && !self.model.sealed.contains(&parent)
+            && (parent == DOCUMENT || self.model.tags.contains_key(&parent));
+        let mut fresh = IdSet::default();
+        let mut records = Vec::new();
+        loop {
+            match r.int()? {
+                entry::END => break,
+                entry::NODE => {
+                    let d = self.model.decode_node(&self.names, r, Some(&fresh))?;
+                    if !live || d.skipped {
+                        continue;
+                    }
+                    if d.parent == parent {
+                        if self.model.tree.is_ancestor_or_self(d.gid, parent) {
+                            return Err(CaptureError::Resync("node would contain itself".into()));
+                        }
+                        if self.model.tree.contains(d.gid) {
+                            let removed = self.model.tree.remove(d.gid);
+                            self.model.forget(&removed);
+                        }
+                        self.model.tree.create_detached(d.gid)?;
+                    } else if fresh.contains(&d.parent) && !self.model.sealed.contains(&d.parent) {
+                        if self.model.tree.contains(d.gid) {
+                            let removed = self.model.tree.remove(d.gid);
+                            self.model.forget(&removed);
+                        }
+                        self.model.tree.append(d.gid, d.parent)?;
+                    } else {
+                        continue;
+                    }
+                    fresh.insert(d.gid);
+                    self.model.remember(&d);
+                    records.push(self.owned_record(&d));
+                }
+                _ => return Err(CaptureError::Malformed("children entry")),
+            }
+        }
+        if !live {
+            return Ok(());
+        }
+        // Children that were skipped (never sent) are not listed.
+        let current: IdSet = self.model.tree.children(parent).iter().copied().collect();
+        list.retain(|g| current.contains(g) || fresh.contains(g));
+        let mut removed = Vec::new();
+        self.model
+            .tree
+            .set_children(parent, &list, &fresh, &mut removed)?;
+        removed.extend(self.model.tree.collect_detached(fresh.iter().copied()));
+        self.model.forget(&removed);
+        ops.push(Op::Children {
+            parent,
+            list,
+            records,
+        });
+        Ok(())
+    }
+
+    fn attrs_entry(&mut self, r: &mut Reader<'_>, ops: &mut Vec<Op>) -> Result<(), CaptureError> {
+        let gid = r.int()?;
+        let flags = r.int()?;
+        let (w, h) = (r.int()? as f64, r.int()? as f64);
+        let n = r.int()? as usize;
+        let mut changes: Vec<(&str, Option<&str>)> = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let name_id = r.int()? as usize;
+            let present = r.int()? != 0;
+            let value = if present { Some(r.str()?) } else { None };
+            let name = self
+                .names
+                .get(name_id)
+                .ok_or(CaptureError::Malformed("name id"))?;
+            changes.push((name.as_str(), value));
+        }
+        let m = &mut self.model;
+        let Some(&tag_id) = m.tags.get(&gid) else {
+            return Ok(());
+        };
+        let tag = self.names[tag_id as usize].as_str();
+        let becomes_password = tag == "input"
+            && changes
+                .iter()
+                .any(|(n, v)| *n == "type" && v.is_some_and(|v| v.eq_ignore_ascii_case("password")));
+        if becomes_password {
+            m.ever_password.insert(gid);
+        }
+        if !m.masked.contains(&gid) && (flags & flag::MASK != 0 || m.ever_password.contains(&gid)) {
+            ops.push(Op::Mask { gid, w, h });
+            let mut removed = Vec::new();
+            m.tree
+                .set_children(gid, &[], &IdSet::default(), &mut removed)?;
+            m.forget(&removed);
+            m.masked.insert(gid);
+            m.sealed.insert(gid);
+        }
+        let masked = m.masked.contains(&gid);
+        let script = tag == "script";
+        for (name, value) in changes {
+            let keep = if masked {
+                mask::is_safe_attr(name)
+            } else if script {
+                name == "type" || name == "data-gid"
+            } else {
+                true
+            };
+            if !keep {
+                continue;
+            }
+            match value {
+                None => ops.push(Op::Attr {
+                    gid,
+                    name: name.to_string(),
+                    value: None,
+                }),
+                Some(v) => match filter_attr(&m.base, tag, name, v) {
+                    Some(v) => ops.push(Op::Attr {
+                        gid,
+                        name: name.to_string(),
+                        value: Some(v.into_owned()),
+                    }),
+                    None => ops.push(Op::Attr {
+                        gid,
+                        name: name.to_string(),
+                        value: None,
+                    }),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Filters one attribute of an unmasked element: `None` drops it.
+fn filter_attr<'a>(base: &str, tag: &str, name: &'a str, value: &'a str) -> Option<Cow<'a, str>> {
+    let lname = name.as_bytes();
+    if lname.len() >= 2 && lname[..2].eq_ignore_ascii_case(b"on") {
+        return None;
+    }
+    if name == "srcdoc" || (tag == "meta" && name == "http-equiv") {
+        return None;
+    }
+    if URL_ATTRS.contains(&name) {
+        if url::is_dangerous(value) {
+            return None;
+        }
+        if base.is_empty() {
+            return Some(Cow::Borrowed(value));
+        }
+        return Some(Cow::Owned(url::resolve(base, value)));
+    }
+    if name == "srcset" && !base.is_empty() {
+        return Some(Cow::Owned(url::resolve_srcset(base, value)));
+    }
+    if name == "style" && !base.is_empty() {
+        if let Some(css) = url::rewrite_css(base, value) {
+            return Some(Cow::Owned(css));
+        }
+    }
+    Some(Cow::Borrowed(value))
+}
+
+impl Model {
+    fn is_plain_element(&self, gid: Gid) -> bool {
+        self.tags.contains_key(&gid) && !self.masked.contains(&gid)
+    }
+
+    fn forget(&mut self, removed: &[Gid]) {
+        for g in removed {
+            self.tags.remove(g);
+            self.sealed.remove(g);
+            self.masked.remove(g);
+        }
+    }
+
+    fn remember(&mut self, d: &Decoded<'_>) {
+        if d.kind == kind::ELEMENT {
+            self.tags.insert(d.gid, d.tag_id);
+            if d.sealed {
+                self.sealed.insert(d.gid);
+            }
+            if d.masked {
+                self.masked.insert(d.gid);
+            }
+        }
+    }
+
+    fn text_for<'a>(&self, names: &[String], parent: Gid, data: &'a str) -> Cow<'a, str> {
+        let is_style = self
+            .tags
+            .get(&parent)
+            .is_some_and(|&t| names.get(t as usize).is_some_and(|n| n == "style"));
+        if is_style && !self.base.is_empty() {
+            if let Some(css) = url::rewrite_css(&self.base, data) {
+                return Cow::Owned(css);
+            }
+        }
+        Cow::Borrowed(data)
+    }
+
+    /// Decodes one NODE entry (after its code) and applies the privacy rules. `fresh` is the set
+    /// of nodes created earlier in the same child-list entry (for diffs).
+    fn decode_node<'a, 'n: 'a, 'r: 'a>(
+        &mut self,
+        names: &'n [String],
+        r: &mut Reader<'r>,
+        fresh: Option<&IdSet>,
+    ) -> Result<Decoded<'a>, CaptureError> {
+        let flags = r.int()?;
+        let gid = r.int()?;
+        let parent = r.int()?;
+        let k = r.int()? as u8;
+        let parent_known = match fresh {
+            Some(f) if f.contains(&parent) => true,
+            _ => {
+                parent == DOCUMENT
+                    || (self.tree.contains(parent) && self.tags.contains_key(&parent))
+            }
+        };
+        let skipped = gid == DOCUMENT || !parent_known || self.sealed.contains(&parent);
+        let mut d = Decoded {
+            gid,
+            parent,
+            kind: k,
+            tag_id: 0,
+            attrs: Vec::new(),
+            opts: ElementOpts::default(),
+            text: Cow::Borrowed(""),
+            sealed: false,
+            masked: false,
+            skipped,
+        };
+        match k {
+            kind::ELEMENT => {
+                d.tag_id = r.int()?;
+                let tag = names
+                    .get(d.tag_id as usize)
+                    .ok_or(CaptureError::Malformed("tag id"))?
+                    .as_str();
+                let n = r.int()? as usize;
+                let mut raw: Vec<(&'a str, &'a str)> = Vec::with_capacity(n.min(64));
+                let names: &'a [String] = names;
+                for _ in 0..n {
+                    let name = names
+                        .get(r.int()? as usize)
+                        .ok_or(CaptureError::Malformed("name id"))?
+                        .as_str();
+                    raw.push((name, r.str()?));
+                }
+                let size = if flags & flag::MASK != 0 {
+                    Some((r.int()? as f64, r.int()? as f64))
+                } else {
+                    None
+                };
+                let value = if flags & flag::HAS_VALUE != 0 {
+                    Some(r.str()?)
+                } else {
+                    None
+                };
+                if d.skipped {
+                    return Ok(d);
+                }
+                let is_password = tag == "input"
+                    && raw
+                        .iter()
+                        .any(|(n, v)| *n == "type" && v.eq_ignore_ascii_case("password"));
+                if is_password {
+                    self.ever_password.insert(gid);
+                }
+                d.masked = size.is_some() || is_password || self.ever_password.contains(&gid);
+                let script = tag == "script";
+                d.sealed = d.masked || script;
+                d.opts.ns = if flags & flag::NS_SVG != 0 {
+                    Some("svg".into())
+                } else if flags & flag::NS_MATH != 0 {
+                    Some("math".into())
+                } else {
+                    None
+                };
+                if d.masked {
+                    d.opts.masked = Some(size.unwrap_or((0.0, 0.0)));
+                    for (n, v) in raw {
+                        if mask::is_safe_attr(n) {
+                            let v = filter_attr(&self.base, tag, n, v).unwrap_or(Cow::Borrowed(""));
+                            d.attrs.push((n, v));
+                        }
+                    }
+                } else if script {
+                    for (n, v) in raw {
+                        if n == "type" || n == "data-gid" {
+                            d.attrs.push((n, Cow::Borrowed(v)));
+                        }
+                    }
+                } else {
+                    for (n, v) in raw {
+                        if let Some(v) = filter_attr(&self.base, tag, n, v) {
+                            d.attrs.push((n, v));
+                        }
+                    }
+                    d.opts.value = value.map(str::to_string);
+                    if flags & flag::HAS_CHECKED != 0 {
+                        d.opts.checked = Some(flags & flag::CHECKED != 0);
+                    }
+                }
+            }
+            kind::TEXT | kind::COMMENT | kind::DOCTYPE => {
+                let data = r.str()?;
+                if !d.skipped {
+                    d.text = if k == kind::TEXT {
+                        self.text_for(names, parent, data)
+                    } else {
+                        Cow::Borrowed(data)
+                    };
+                }
+            }
+            _ => return Err(CaptureError::Malformed("node kind")),
+        }
+        Ok(d)
+    }
+}
+
+/// Builds flat batches; used by the native fixture tests (the browser builds them in JS).
+#[derive(Debug, Default)]
+pub struct FlatBuilder {
+    /// Numbers.
+    pub ints: Vec<u32>,
+    /// Strings.
+    pub strs: String,
+    names: Vec<String>,
+    new_names: Vec<String>,
+}
+
+impl FlatBuilder {
+    /// Interned id of `name` (new names are queued for [`FlatBuilder::take_new_names`]).
+    pub fn name(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return i as u32;
+        }
+        self.names.push(name.to_string());
+        self.new_names.push(name.to_string());
+        (self.names.len() - 1) as u32
+    }
+    /// Pushes a string (its UTF-16 length into `ints`).
+    pub fn string(&mut self, s: &str) {
+        self.ints.push(s.encode_utf16().count() as u32);
+        self.strs.push_str(s);
+    }
+    /// NUL-joined names added since the last call.
+    pub fn take_new_names(&mut self) -> String {
+        std::mem::take(&mut self.new_names).join("\0")
+    }
+    /// The batch so far, and a reset builder state for the next one (names persist).
+    pub fn take(&mut self) -> (Vec<u32>, String) {
+        (std::mem::take(&mut self.ints), std::mem::take(&mut self.strs))
+    }
+}
