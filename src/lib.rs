@@ -15,3 +15,5 @@ pub mod protocol;
 pub mod tree;
 pub mod url;
 pub mod capture;
+pub mod config;
+pub mod session;

