@@ -17,3 +17,6 @@ pub mod url;
 pub mod capture;
 pub mod config;
 pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -788,3 +788,71 @@ mod tests {
         assert!(!valid_session_key(&"a".repeat(65)));
     }
 }
+
+/// Where the server's copy of a page stands (in `welcome`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Position {
+    /// Page load id.
+    pub page: String,
+    /// Last applied sequence number.
+    pub seq: u64,
+}
+
+/// Messages the server sends to a visitor engine.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum ServerMsg {
+    /// Handshake answer.
+    Welcome {
+        /// Session key.
+        key: String,
+        /// Session id.
+        sid: String,
+        /// The group's mask selectors.
+        #[serde(default)]
+        masks: Vec<String>,
+        /// What the server already has.
+        #[serde(default)]
+        last: Option<Position>,
+        /// Agents watching.
+        #[serde(default)]
+        agents: Option<serde_json::Value>,
+    },
+    /// A message was applied.
+    Ack {
+        /// Page load id.
+        page: String,
+        /// Sequence number.
+        seq: u64,
+    },
+    /// The agents watching changed (payload of the `agents` event).
+    Agents {
+        /// Number of agents.
+        #[serde(default)]
+        count: u32,
+        /// Who they are.
+        #[serde(default)]
+        agentlist: serde_json::Value,
+    },
+    /// Send a fresh snapshot.
+    Snapreq,
+    /// The session ended on the server side.
+    End {
+        /// Why (`agent`).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// An error; the socket closes after it.
+    Error {
+        /// `dupkey`, `service`, `protocol`.
+        code: String,
+        /// Description.
+        #[serde(default)]
+        msg: String,
+    },
+}
+
+/// Parses a server message.
+pub fn parse_server(text: &str) -> Result<ServerMsg, ProtocolError> {
+    serde_json::from_str(text).map_err(|e| ProtocolError(e.to_string()))
+}

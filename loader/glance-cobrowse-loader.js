@@ -1,0 +1,174 @@
+/* Glance Cobrowse loader: reads the script/meta tag config, exposes GLANCE.Cobrowse.Visitor and
+ * loads the wasm engine asynchronously. Classic ES2020 script, no dependencies, defines only
+ * window.GLANCE. Under Node (no window) it exports { boot } instead, for tests.
+ * Contract: docs/PROTOCOL.md ("Engine <-> loader"). Ships to every page: keep it small. */
+(function (W) {
+  'use strict';
+  const P = 'GLANCE Cobrowse: ';
+
+  function boot(win, importer) {
+    const doc = win.document, con = win.console, loc = win.location || {};
+    const G = win.GLANCE = win.GLANCE || {};
+    const C = G.Cobrowse = G.Cobrowse || {};
+    if (C.Loader) { con.warn(P + 'loaded twice'); return C; }
+
+    const listeners = Object.create(null);
+    let queue = [], engine = null, failed = null, held = null;
+    const err = (m) => con.error(P + m);
+    const msg = (e) => String(e && e.message || e);
+
+    // Dispatch to every listener; nothing a listener throws ever escapes (the caller may be the engine).
+    function emit(name, payload) {
+      try {
+        if (held) return void held.push([name, payload]);
+        for (const f of (listeners[name] || []).slice()) {
+          try { f(payload); } catch (e) { con.error(P + 'listener for "' + name + '" threw', e); }
+        }
+      } catch (e) { /* never reach the engine */ }
+    }
+
+    // Every engine call: an exception becomes an `error` event.
+    function call(m, args) {
+      try { return engine[m](...args); } catch (e) { emit('error', { code: 'service', msg: msg(e) }); }
+    }
+
+    // Before the engine is ready calls are queued; after a load failure they are dropped.
+    function api(m, ...args) {
+      if (engine) call(m, args);
+      else if (failed) con.warn(P + m + '() ignored: ' + failed);
+      else queue.push([m, args]);
+    }
+
+    function storedSession() {
+      try { if (/(^|;\s*)glance_ssn_info=[^;\s]/.test(doc.cookie)) return true; } catch (e) { /* */ }
+      try { return !!win.localStorage.getItem('glance_ssn_info'); } catch (e) { return false; }
+    }
+
+    const V = C.Visitor = {
+      startSession(p) {
+        const k = p != null && typeof p == 'object' ? p.sessionKey : p;
+        api('startSession', JSON.stringify(k == null || k === '' ? {} : { sessionKey: String(k) }));
+      },
+      stopSession: () => api('stopSession'),
+      pause: (b) => api('pause', b === undefined || !!b),
+      inSession: () => engine ? !!call('inSession', []) : !failed && storedSession(),
+      getSessionState: () => (engine && call('getSessionState', [])) || null,
+      addEventListener(n, f) {
+        const l = listeners[n] = listeners[n] || [];
+        if (typeof f == 'function' && !l.includes(f)) l.push(f);
+      },
+      removeEventListener(n, f) {
+        const l = listeners[n] || [], i = l.indexOf(f);
+        if (i >= 0) l.splice(i, 1);
+      }
+    };
+    C.VisitorUI = C.VisitorUI || {};
+
+    // ---- config: <script id=glance-cobrowse data-*>, or <meta id=glance-cobrowse> + <script id=cobrowsescript> ----
+    const cur = doc.currentScript, byId = doc.getElementById('glance-cobrowse');
+    const tag = cur && cur.getAttribute && cur.getAttribute('data-groupid') != null ? cur : byId || cur;
+    const scr = [cur, doc.getElementById('cobrowsescript'), byId].find((e) => e && e.src);
+    const base = doc.baseURI || loc.href;
+    let src;
+    try { src = new URL(scr ? scr.src : base, base); } catch (e) { src = { host: loc.host || '', origin: '', pathname: '/' }; }
+    const a = (n) => {
+      const v = String(tag && tag.getAttribute && tag.getAttribute('data-' + n) || '').trim();
+      return v || null;
+    };
+
+    const cfg = {
+      groupid: a('groupid'),
+      site: a('site') || 'production',
+      ws: a('ws') || src.host,
+      scriptserver: (src.origin + src.pathname).replace(/\/[^/]*$/, ''),
+      cookietype: (a('cookietype') || 'normal').toLowerCase(),
+      cookiedomain: a('cookiedomain'),
+      startpaused: /^(1|true)$/.test(a('startpaused')),
+      ui: a('ui') === 'custom' ? 'custom' : 'default',
+      video: a('video'),
+      visitorid: a('visitorid'),
+      presence: a('presence'),
+      additionalgroupids: (a('additionalgroupids') || '').split(',').map((s) => s.trim()).filter(Boolean),
+      inputevents: {}
+    };
+    const ss = a('scriptserver');
+    if (ss) {
+      // A full URL, a root path, or (documented form) a bare server name.
+      try { cfg.scriptserver = new URL(/^([a-z][\w+.-]*:|\/)/i.test(ss) ? ss : '//' + ss, base).href.replace(/\/+$/, ''); }
+      catch (e) { err('bad data-scriptserver ' + ss); }
+    }
+    if (!/^(normal|secure|ls|dual)$/.test(cfg.cookietype)) {
+      err('bad data-cookietype "' + cfg.cookietype + '", using normal');
+      cfg.cookietype = 'normal';
+    }
+    const ie = a('inputevents');
+    if (ie) {
+      try {
+        const o = JSON.parse(ie);
+        if (!o || typeof o != 'object' || Array.isArray(o)) throw 'not an object';
+        cfg.inputevents = o;
+      } catch (e) {
+        err('data-inputevents ignored, not JSON (' + msg(e) + '). Use single quotes outside and double quotes ' +
+          'inside: data-inputevents=\'{"ctrl-13":"startSession"}\'');
+      }
+    }
+
+    let ready = Promise.resolve(null);
+    if (!cfg.groupid) {
+      failed = 'data-groupid missing';
+      err('data-groupid missing (script#glance-cobrowse, or meta#glance-cobrowse before script#cobrowsescript)');
+    } else {
+      ready = load();
+      // Documented button attribute: data-glancebutton="startSession|stopSession" on any element.
+      if (doc.addEventListener) doc.addEventListener('click', (ev) => {
+        try {
+          const f = ev.target.closest('[data-glancebutton]').getAttribute('data-glancebutton');
+          if (f === 'startSession' || f === 'stopSession') V[f]();
+        } catch (e) { /* not a glance button */ }
+      });
+    }
+    C.Loader = { config: cfg, ready };
+    return C;
+
+    // Never rejects: resolves to the engine, or to null after a failure.
+    async function load() {
+      const glue = cfg.scriptserver + '/glance_cobrowse.js', wasm = cfg.scriptserver + '/glance_cobrowse_bg.wasm';
+      let what = glue, mod, eng;
+      try {
+        await 0; // failures are always reported asynchronously, after the page's own scripts ran
+        mod = await importer(glue);
+        what = wasm;
+        await mod.default({ module_or_path: wasm });
+      } catch (e) {
+        return fail('could not load ' + what + ': ' + msg(e), { code: 'SCRIPT_NOT_LOADED', msg: msg(e), params: { script: what } });
+      }
+      try {
+        held = []; // events emitted while constructing go out once `engine` is set (listeners may query it)
+        eng = new mod.Engine(JSON.stringify(cfg), emit);
+      } catch (e) {
+        held = null;
+        return fail('engine failed: ' + msg(e), { code: 'service', msg: msg(e) });
+      }
+      engine = eng;
+      const h = held, q = queue;
+      held = null; queue = [];
+      for (const [n, p] of h) emit(n, p);
+      for (const [m, args] of q) call(m, args);
+      return eng;
+    }
+
+    function fail(m, ev) {
+      failed = m; err(m);
+      if (queue.length) con.warn(P + queue.length + ' queued call(s) dropped');
+      queue = [];
+      emit('error', ev);
+      return null;
+    }
+  }
+
+  if (W && W.document) {
+    try { boot(W, (u) => import(u)); } catch (e) { /* never break the page */ }
+  } else if (typeof module == 'object' && module && module.exports) {
+    module.exports = { boot };
+  }
+})(typeof window != 'undefined' ? window : null);

@@ -1,0 +1,91 @@
+//! The only `#[wasm_bindgen]` exports: the `Engine` class the loader drives.
+//! Nothing here throws into the page except the constructor on a bad configuration (the
+//! loader catches it and reports `SCRIPT_NOT_LOADED`/`service`).
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::engine::{Handle, EMIT};
+use crate::config::Config;
+
+/// The visitor engine, one per page.
+#[wasm_bindgen]
+pub struct Engine {
+    handle: Handle,
+    _pagehide: Option<Closure<dyn FnMut()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Creates the engine from the loader's config JSON and its `emit(name, payload)`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config_json: &str, emit: js_sys::Function) -> Result<Engine, JsValue> {
+        let cfg = Config::from_json(config_json).map_err(|e| JsValue::from_str(&e))?;
+        EMIT.with(|e| *e.borrow_mut() = Some(emit.clone()));
+        let handle = Handle::new(cfg, emit);
+        let weak = std::rc::Rc::downgrade(&handle.rc);
+        let pagehide = Closure::<dyn FnMut()>::new(move || {
+            if let (Some(rc), Some(emit)) = (weak.upgrade(), EMIT.with(|e| e.borrow().clone())) {
+                super::engine::run(&rc, &emit, |i| i.page_hide());
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.add_event_listener_with_callback("pagehide", pagehide.as_ref().unchecked_ref());
+        }
+        Ok(Engine {
+            handle,
+            _pagehide: Some(pagehide),
+        })
+    }
+
+    /// `GLANCE.Cobrowse.Visitor.startSession(params)`; `params_json` is `{"sessionKey": ...}`.
+    #[wasm_bindgen(js_name = startSession)]
+    pub fn start_session(&self, params_json: &str) {
+        let key = serde_json::from_str::<serde_json::Value>(params_json)
+            .ok()
+            .and_then(|v| match &v["sessionKey"] {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+        self.handle.run(|i| i.start(key));
+    }
+
+    /// `stopSession()`.
+    #[wasm_bindgen(js_name = stopSession)]
+    pub fn stop_session(&self) {
+        self.handle.run(|i| i.stop());
+    }
+
+    /// `inSession()`.
+    #[wasm_bindgen(js_name = inSession)]
+    pub fn in_session(&self) -> bool {
+        self.handle.run(|i| i.in_session()).unwrap_or(false)
+    }
+
+    /// `getSessionState()`: an object, or `null` outside a session.
+    #[wasm_bindgen(js_name = getSessionState)]
+    pub fn get_session_state(&self) -> JsValue {
+        let v = self.handle.run(|i| i.session_state()).unwrap_or_default();
+        js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Pauses (`true`) or resumes (`false`) sending the page.
+    pub fn pause(&self, paused: bool) {
+        self.handle.run(|i| i.set_paused(paused));
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let (Some(w), Some(c)) = (web_sys::window(), &self._pagehide) {
+            let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Bindings to `dom.js`, the JS walker and mutation collector (one crossing per batch).
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/web/dom.js")]
+extern "C" {
+    /// The page walker and mutation collector.
+    pub type DomCapture;
+
+    #[wasm_bindgen(constructor, catch)]
+    pub fn new(selectors_json: &str, notify: &js_sys::Function) -> Result<DomCapture, JsValue>;
+
+    /// A full snapshot walked in time slices; resolves to a [`Batch`].
+    #[wasm_bindgen(method, catch)]
+    pub fn snapshot(this: &DomCapture, budget_ms: f64) -> Result<js_sys::Promise, JsValue>;
+
+    /// Pending changes as a [`Batch`], or `null`.
+    #[wasm_bindgen(method, catch)]
+    pub fn collect(this: &DomCapture) -> Result<JsValue, JsValue>;
+
+    /// Stops observing and removes every listener.
+    #[wasm_bindgen(method)]
+    pub fn stop(this: &DomCapture);
+
+    /// Index of the first selector the browser rejects, or -1.
+    #[wasm_bindgen(js_name = invalidSelector, catch)]
+    pub fn invalid_selector(json: &str) -> Result<i32, JsValue>;
+
+    /// Snapshot header facts, as JSON.
+    #[wasm_bindgen(js_name = pageMeta, catch)]
+    pub fn page_meta() -> Result<String, JsValue>;
+
+    /// One flat batch.
+    pub type Batch;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn ints(this: &Batch) -> Vec<u32>;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn strs(this: &Batch) -> String;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn names(this: &Batch) -> String;
+}

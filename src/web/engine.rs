@@ -1,0 +1,626 @@
+//! The visitor session state machine: connect, hand-shake, snapshot, stream diffs, reconnect
+//! with backoff and resend, pause, end. Events are queued while the state is borrowed and
+//! delivered after, so a listener may call back into the engine safely.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::dom::{self, Batch, DomCapture};
+use super::socket::Socket;
+use super::storage::Store;
+use super::timer::Timeout;
+use crate::capture::{Flat, PageMeta, Recorder};
+use crate::config::Config;
+use crate::protocol::{parse_server, valid_session_key, Position, ServerMsg, VERSION};
+use crate::session::{Backoff, Outbox, SessionInfo};
+
+/// Largest amount of unacknowledged data kept for resending (then: fresh snapshot).
+const OUTBOX_LIMIT: usize = 32 * 1024 * 1024;
+/// Time budget of one snapshot slice (ms): well under the 50 ms long-task threshold.
+const SLICE_MS: f64 = 20.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Starting,
+    Live,
+    Reconnecting,
+}
+
+/// Shared engine state.
+pub struct Inner {
+    me: Weak<RefCell<Inner>>,
+    cfg: Config,
+    store: Store,
+    phase: Phase,
+    /// True when this page continues a session started on an earlier page.
+    continuing: bool,
+    /// Set once `sessionstart`/`sessioncontinue` were emitted on this page.
+    announced: bool,
+    requested_key: Option<String>,
+    info: Option<SessionInfo>,
+    socket: Option<Socket>,
+    capture: Option<DomCapture>,
+    notify: Option<Closure<dyn FnMut()>>,
+    recorder: Recorder,
+    outbox: Outbox,
+    backoff: Backoff,
+    masks: Option<Vec<String>>,
+    paused: bool,
+    snapshotting: bool,
+    snapshot_again: bool,
+    agents: Value,
+    reconnect_timer: Option<Timeout>,
+    events: Vec<(&'static str, Value)>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("phase", &self.phase).finish()
+    }
+}
+
+/// Runs `f` on the state, then delivers the events it queued (outside the borrow).
+pub fn run<R>(rc: &Rc<RefCell<Inner>>, emit: &js_sys::Function, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+    let (r, events) = {
+        let mut inner = rc.try_borrow_mut().ok()?;
+        let r = f(&mut inner);
+        (r, std::mem::take(&mut inner.events))
+    };
+    for (name, payload) in events {
+        let js = js_sys::JSON::parse(&payload.to_string()).unwrap_or(JsValue::NULL);
+        let _ = emit.call2(&JsValue::NULL, &JsValue::from_str(name), &js);
+    }
+    Some(r)
+}
+
+fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            let d = (js_sys::Math::random() * 16.0) as u32;
+            char::from_digit(d.min(15), 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+fn location() -> (String, String, String) {
+    let loc = web_sys::window().map(|w| w.location());
+    let get = |f: fn(&web_sys::Location) -> Result<String, JsValue>| {
+        loc.as_ref().and_then(|l| f(l).ok()).unwrap_or_default()
+    };
+    (
+        get(web_sys::Location::protocol),
+        get(web_sys::Location::host),
+        get(web_sys::Location::href),
+    )
+}
+
+/// The engine handle kept by the exported `Engine`.
+pub struct Handle {
+    pub rc: Rc<RefCell<Inner>>,
+    pub emit: js_sys::Function,
+}
+
+impl Handle {
+    /// Creates the engine; continues a stored session of this group.
+    pub fn new(cfg: Config, emit: js_sys::Function) -> Handle {
+        let store = Store::new(&cfg);
+        let rc = Rc::new_cyclic(|me| {
+            RefCell::new(Inner {
+                me: me.clone(),
+                paused: cfg.startpaused,
+                store,
+                cfg,
+                phase: Phase::Idle,
+                continuing: false,
+                announced: false,
+                requested_key: None,
+                info: None,
+                socket: None,
+                capture: None,
+                notify: None,
+                recorder: Recorder::new(format!("p-{}", random_hex(12))),
+                outbox: Outbox::new(OUTBOX_LIMIT),
+                backoff: Backoff::default(),
+                masks: None,
+                snapshotting: false,
+                snapshot_again: false,
+                agents: json!({"count": 0, "agentlist": []}),
+                reconnect_timer: None,
+                events: Vec::new(),
+            })
+        });
+        let h = Handle { rc, emit };
+        h.run(|i| {
+            if let Some(info) = i.store.load().filter(|s| s.group == i.cfg.groupid) {
+                i.paused = info.paused;
+                i.info = Some(info);
+                i.continuing = true;
+                i.phase = Phase::Starting;
+                i.connect();
+            }
+        });
+        h
+    }
+
+    /// Runs `f` with the state and delivers queued events.
+    pub fn run<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        run(&self.rc, &self.emit, f)
+    }
+}
+
+impl Inner {
+    fn event(&mut self, name: &'static str, payload: Value) {
+        self.events.push((name, payload));
+    }
+
+    fn error(&mut self, code: &str, msg: impl Into<String>) {
+        self.event("error", json!({"code": code, "msg": msg.into()}));
+    }
+
+    fn handle(&self) -> Option<(Rc<RefCell<Inner>>, js_sys::Function)> {
+        // The emit function is kept by the exported Engine; callbacks look it up through GLANCE's
+        // closure stored in `EMIT` below.
+        Some((self.me.upgrade()?, EMIT.with(|e| e.borrow().clone())?))
+    }
+
+    /// Whether a session is running on this page.
+    pub fn in_session(&self) -> bool {
+        self.phase != Phase::Idle
+    }
+
+    /// `getSessionState()`.
+    pub fn session_state(&self) -> Value {
+        match &self.info {
+            Some(info) if self.phase != Phase::Idle => json!({
+                "sessionKey": info.key,
+                "groupid": info.group,
+                "paused": self.paused,
+                "connected": self.phase == Phase::Live,
+                "agents": self.agents,
+            }),
+            _ => Value::Null,
+        }
+    }
+
+    /// `startSession(params)`.
+    pub fn start(&mut self, key: Option<String>) {
+        if self.phase != Phase::Idle {
+            return;
+        }
+        let key = key
+            .filter(|k| !k.trim().is_empty())
+            .or_else(|| self.cfg.visitorid.clone().filter(|v| !v.trim().is_empty()));
+        if let Some(k) = &key {
+            if !valid_session_key(k) {
+                self.error(
+                    "service",
+                    "invalid session key: use 1 to 64 letters, digits, '-' or '_'",
+                );
+                return;
+            }
+        }
+        self.requested_key = key;
+        self.continuing = false;
+        self.announced = false;
+        self.phase = Phase::Starting;
+        self.event("sessionstarting", json!({}));
+        self.connect();
+    }
+
+    fn connect(&mut self) {
+        let (protocol, host, _) = location();
+        let url = self.cfg.visitor_socket_url(&protocol, &host);
+        let me = self.me.clone();
+        let on = move |f: Box<dyn FnOnce(&mut Inner)>| {
+            if let Some(rc) = me.upgrade() {
+                if let Some(emit) = EMIT.with(|e| e.borrow().clone()) {
+                    run(&rc, &emit, f);
+                }
+            }
+        };
+        let (o1, o2, o3) = (on.clone(), on.clone(), on);
+        let sock = Socket::connect(
+            &url,
+            move || o1(Box::new(|i: &mut Inner| i.on_open())),
+            move |text| o2(Box::new(move |i: &mut Inner| i.on_message(&text))),
+            move |code, reason| o3(Box::new(move |i: &mut Inner| i.on_close(code, reason))),
+        );
+        match sock {
+            Ok(s) => self.socket = Some(s),
+            Err(_) => self.on_close(1006, "could not open the socket".into()),
+        }
+    }
+
+    fn on_open(&mut self) {
+        let (_, _, href) = location();
+        let doc = web_sys::window().and_then(|w| w.document());
+        let title = doc.map(|d| d.title()).unwrap_or_default();
+        let ua = web_sys::window()
+            .and_then(|w| w.navigator().user_agent().ok())
+            .unwrap_or_default();
+        let hello = json!({
+            "t": "hello", "v": VERSION,
+            "group": self.cfg.groupid, "site": self.cfg.site,
+            "key": self.info.as_ref().map(|i| i.key.clone()).or_else(|| self.requested_key.clone()),
+            "sid": self.info.as_ref().map(|i| i.sid.clone()),
+            "page": self.recorder.page(), "url": href, "title": title, "ua": ua,
+            "paused": self.paused, "visitorid": self.cfg.visitorid,
+        });
+        if let Some(s) = &self.socket {
+            s.send(&hello.to_string());
+        }
+    }
+
+    fn on_message(&mut self, text: &str) {
+        let msg = match parse_server(text) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        match msg {
+            ServerMsg::Welcome {
+                key,
+                sid,
+                masks,
+                last,
+                agents,
+            } => self.on_welcome(key, sid, masks, last, agents),
+            ServerMsg::Ack { page, seq } => {
+                if page == self.recorder.page() {
+                    self.outbox.ack(seq);
+                }
+            }
+            ServerMsg::Agents { count, agentlist } => {
+                self.agents = json!({"count": count, "agentlist": agentlist});
+                let a = self.agents.clone();
+                self.event("agents", a);
+            }
+            ServerMsg::Snapreq => self.begin_snapshot(),
+            ServerMsg::End { reason } => {
+                let reason = reason.unwrap_or_else(|| "agent".into());
+                self.end_local(if reason == "visitor" { "visitor" } else { "agent" });
+            }
+            ServerMsg::Error { code, msg } => {
+                self.error(&code, msg);
+                if self.phase == Phase::Starting && !self.continuing {
+                    self.teardown();
+                } else {
+                    self.end_local("error");
+                }
+            }
+        }
+    }
+
+    fn on_welcome(
+        &mut self,
+        key: String,
+        sid: String,
+        masks: Vec<String>,
+        last: Option<Position>,
+        agents: Option<Value>,
+    ) {
+        if self.masks.is_none() {
+            let list = serde_json::to_string(&masks).unwrap_or_else(|_| "[]".into());
+            match dom::invalid_selector(&list) {
+                Ok(i) if i < 0 => self.masks = Some(masks),
+                Ok(i) => {
+                    let bad = masks.get(i as usize).cloned().unwrap_or_default();
+                    self.error(
+                        "maskingerror",
+                        format!("invalid mask selector {bad:?}: no page content is sent"),
+                    );
+                    self.send_text(&json!({"t": "end"}).to_string());
+                    self.end_local("error");
+                    return;
+                }
+                Err(_) => {
+                    self.error("maskingerror", "mask selectors could not be checked");
+                    self.end_local("error");
+                    return;
+                }
+            }
+        }
+        let info = SessionInfo {
+            key: key.clone(),
+            sid,
+            group: self.cfg.groupid.clone(),
+            paused: self.paused,
+        };
+        if let Err(why) = self.store.save(&info) {
+            self.error(
+                "service",
+                format!("{why}: the session will not continue on other pages"),
+            );
+        }
+        self.info = Some(info);
+        let was_reconnecting = self.phase == Phase::Reconnecting;
+        self.phase = Phase::Live;
+        self.backoff.reset();
+        self.reconnect_timer = None;
+        if was_reconnecting {
+            self.event("connection", json!({"status": "ok"}));
+        }
+        if let Some(a) = agents {
+            self.agents = a;
+        }
+        if !self.announced {
+            self.announced = true;
+            if !self.continuing {
+                self.event("sessionstart", json!({"sessionKey": key}));
+            }
+            self.event("sessioncontinue", json!({"sessionKey": key}));
+            let a = self.agents.clone();
+            self.event("agents", a);
+            if self.paused {
+                self.event("sessionpaused", json!({"paused": true}));
+            }
+        }
+        if self.paused {
+            return;
+        }
+        if self.capture.is_none() {
+            self.begin_snapshot();
+            return;
+        }
+        if self.snapshotting {
+            return;
+        }
+        let resend = match &last {
+            Some(p) if p.page == self.recorder.page() => self
+                .outbox
+                .after(p.seq)
+                .map(|v| v.into_iter().map(str::to_string).collect::<Vec<_>>()),
+            _ => None,
+        };
+        match resend {
+            Some(msgs) => {
+                for m in msgs {
+                    self.send_text(&m);
+                }
+            }
+            None => self.begin_snapshot(),
+        }
+    }
+
+    fn send_text(&self, text: &str) -> bool {
+        match &self.socket {
+            Some(s) if self.phase == Phase::Live => s.send(text),
+            _ => false,
+        }
+    }
+
+    fn ensure_capture(&mut self) -> bool {
+        if self.capture.is_some() {
+            return true;
+        }
+        let masks = self.masks.clone().unwrap_or_default();
+        let json = serde_json::to_string(&masks).unwrap_or_else(|_| "[]".into());
+        let me = self.me.clone();
+        let notify = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = me.upgrade() {
+                if let Some(emit) = EMIT.with(|e| e.borrow().clone()) {
+                    run(&rc, &emit, |i| i.flush());
+                }
+            }
+        });
+        match DomCapture::new(&json, notify.as_ref().unchecked_ref()) {
+            Ok(c) => {
+                self.capture = Some(c);
+                self.notify = Some(notify);
+                true
+            }
+            Err(_) => {
+                self.error("maskingerror", "the page could not be captured");
+                false
+            }
+        }
+    }
+
+    /// Starts a (time-sliced) full snapshot; a second request while one runs repeats it after.
+    fn begin_snapshot(&mut self) {
+        if self.paused || self.masks.is_none() {
+            return;
+        }
+        if self.snapshotting {
+            self.snapshot_again = true;
+            return;
+        }
+        if !self.ensure_capture() {
+            return;
+        }
+        let Some(capture) = &self.capture else { return };
+        let promise = match capture.snapshot(SLICE_MS) {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        self.snapshotting = true;
+        let Some((rc, emit)) = self.handle() else { return };
+        wasm_bindgen_futures::spawn_local(async move {
+            let res = JsFuture::from(promise).await;
+            run(&rc, &emit, move |i| i.finish_snapshot(res));
+        });
+    }
+
+    fn finish_snapshot(&mut self, res: Result<JsValue, JsValue>) {
+        self.snapshotting = false;
+        if self.phase == Phase::Idle || self.paused {
+            return;
+        }
+        let batch: Batch = match res {
+            Ok(v) => v.unchecked_into(),
+            Err(_) => return,
+        };
+        self.recorder.add_names(&batch.names());
+        let ints = batch.ints();
+        let strs = batch.strs();
+        let meta = dom::page_meta()
+            .ok()
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .map(|m| PageMeta {
+                url: m["url"].as_str().unwrap_or_default().to_string(),
+                base: m["base"].as_str().unwrap_or_default().to_string(),
+                title: m["title"].as_str().unwrap_or_default().to_string(),
+                viewport: (m["vw"].as_f64().unwrap_or(0.0), m["vh"].as_f64().unwrap_or(0.0)),
+                scroll: (m["sx"].as_f64().unwrap_or(0.0), m["sy"].as_f64().unwrap_or(0.0)),
+            })
+            .unwrap_or_default();
+        match self.recorder.snapshot(Flat { ints: &ints, strs: &strs }, &meta) {
+            Ok(msg) => {
+                self.outbox.clear();
+                let seq = self.recorder.seq();
+                self.send_text(&msg);
+                self.outbox.push(seq, msg);
+            }
+            Err(e) => self.error("service", format!("snapshot failed: {e}")),
+        }
+        if std::mem::take(&mut self.snapshot_again) {
+            self.begin_snapshot();
+        }
+    }
+
+    /// Collects pending page changes into one diff (called from the capture's timer).
+    fn flush(&mut self) {
+        if self.snapshotting || self.paused || self.phase == Phase::Idle {
+            return;
+        }
+        let Some(capture) = &self.capture else { return };
+        let batch = match capture.collect() {
+            Ok(v) if !v.is_null() && !v.is_undefined() => v.unchecked_into::<Batch>(),
+            Ok(_) => return,
+            Err(_) => return self.begin_snapshot(),
+        };
+        self.recorder.add_names(&batch.names());
+        let ints = batch.ints();
+        let strs = batch.strs();
+        match self.recorder.diff(Flat { ints: &ints, strs: &strs }) {
+            Ok(Some(msg)) => {
+                let seq = self.recorder.seq();
+                self.send_text(&msg);
+                if !self.outbox.push(seq, msg) && self.phase == Phase::Live {
+                    self.begin_snapshot();
+                }
+            }
+            Ok(None) => {}
+            Err(_) => self.begin_snapshot(),
+        }
+    }
+
+    fn on_close(&mut self, _code: u16, _reason: String) {
+        self.socket = None;
+        match self.phase {
+            Phase::Idle => {}
+            Phase::Starting if !self.continuing => {
+                self.error("service", "could not connect to the cobrowse service");
+                self.teardown();
+            }
+            Phase::Starting | Phase::Live | Phase::Reconnecting => {
+                if self.phase == Phase::Live {
+                    self.event("connection", json!({"status": "reconnecting"}));
+                }
+                self.phase = Phase::Reconnecting;
+                self.schedule_reconnect();
+            }
+        }
+    }
+
+    fn schedule_reconnect(&mut self) {
+        match self.backoff.next_delay(js_sys::Math::random()) {
+            Some(ms) => {
+                let me = self.me.clone();
+                self.reconnect_timer = Timeout::new(ms, move || {
+                    if let Some(rc) = me.upgrade() {
+                        if let Some(emit) = EMIT.with(|e| e.borrow().clone()) {
+                            run(&rc, &emit, |i| {
+                                if i.phase == Phase::Reconnecting && i.socket.is_none() {
+                                    i.connect();
+                                }
+                            });
+                        }
+                    }
+                });
+            }
+            None => {
+                self.error("conndrop", "the connection to the cobrowse service was lost");
+                self.end_local("error");
+            }
+        }
+    }
+
+    /// `stopSession()`.
+    pub fn stop(&mut self) {
+        if self.phase == Phase::Idle {
+            return;
+        }
+        self.send_text(&json!({"t": "end"}).to_string());
+        self.end_local("visitor");
+    }
+
+    /// `pause(bool)`.
+    pub fn set_paused(&mut self, paused: bool) {
+        if self.paused == paused {
+            return;
+        }
+        self.paused = paused;
+        if let Some(info) = &mut self.info {
+            info.paused = paused;
+            let info = info.clone();
+            let _ = self.store.save(&info);
+        }
+        self.send_text(&json!({"t": "pause", "paused": paused}).to_string());
+        if paused {
+            if let Some(c) = self.capture.take() {
+                c.stop();
+            }
+            self.notify = None;
+            self.outbox.clear();
+        } else if self.phase == Phase::Live {
+            self.begin_snapshot();
+        }
+        if self.phase != Phase::Idle {
+            self.event("sessionpaused", json!({"paused": paused}));
+        }
+    }
+
+    /// The page is going away: tell the server it is a navigation, not a drop.
+    pub fn page_hide(&mut self) {
+        if self.phase == Phase::Live {
+            self.flush();
+            self.send_text(&json!({"t": "bye"}).to_string());
+        }
+    }
+
+    fn teardown(&mut self) {
+        if let Some(c) = self.capture.take() {
+            c.stop();
+        }
+        self.notify = None;
+        self.socket = None;
+        self.reconnect_timer = None;
+        self.outbox.clear();
+        self.phase = Phase::Idle;
+        self.info = None;
+        self.masks = None;
+        self.announced = false;
+        self.continuing = false;
+        self.backoff.reset();
+    }
+
+    fn end_local(&mut self, reason: &str) {
+        if self.phase == Phase::Idle {
+            return;
+        }
+        self.store.clear();
+        self.teardown();
+        self.event("sessionend", json!({"reason": reason}));
+    }
+}
+
+thread_local! {
+    /// The loader's `emit(name, payload)` function, for callbacks that only hold a `Weak`.
+    pub static EMIT: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}

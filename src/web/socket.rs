@@ -1,0 +1,72 @@
+//! A WebSocket whose handlers live exactly as long as it does: dropping it detaches them and
+//! closes the connection, so no callback ever reaches a dropped engine.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+/// An open (or opening) socket.
+pub struct Socket {
+    ws: WebSocket,
+    _open: Closure<dyn FnMut(Event)>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+    _close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("url", &self.ws.url()).finish()
+    }
+}
+
+impl Socket {
+    /// Connects to `url`; callbacks get the open, every text message, and the close.
+    pub fn connect(
+        url: &str,
+        on_open: impl FnMut() + 'static,
+        on_message: impl FnMut(String) + 'static,
+        on_close: impl FnMut(u16, String) + 'static,
+    ) -> Result<Socket, JsValue> {
+        let ws = WebSocket::new(url)?;
+        let mut on_open = on_open;
+        let open = Closure::<dyn FnMut(Event)>::new(move |_e: Event| on_open());
+        let mut on_message = on_message;
+        let message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(s) = e.data().as_string() {
+                on_message(s);
+            }
+        });
+        let mut on_close = on_close;
+        let close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            on_close(e.code(), e.reason());
+        });
+        ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _open: open,
+            _message: message,
+            _close: close,
+        })
+    }
+
+    /// True once open.
+    pub fn is_open(&self) -> bool {
+        self.ws.ready_state() == WebSocket::OPEN
+    }
+
+    /// Sends a text frame; false when the socket cannot take it.
+    pub fn send(&self, text: &str) -> bool {
+        self.is_open() && self.ws.send_with_str(text).is_ok()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
