@@ -9,3 +9,6 @@ mod storage;
 mod timer;
 
 pub use api::Engine;
+
+#[cfg(test)]
+mod tests;

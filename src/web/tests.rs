@@ -1,0 +1,188 @@
+//! Browser tests of the edge (wasm-bindgen-test in headless Chromium): the JS walker and
+//! collector feed the same Rust core as the native tests, on a real DOM.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+use super::dom::{self, Batch, DomCapture};
+use super::storage::Store;
+use crate::capture::{Flat, PageMeta, Recorder};
+use crate::config::Config;
+use crate::mirror::Mirror;
+use crate::protocol::{parse_visitor, VisitorMsg};
+use crate::session::SessionInfo;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn js(code: &str) -> JsValue {
+    js_sys::Function::new_no_args(code)
+        .call0(&JsValue::NULL)
+        .expect("test script")
+}
+
+fn meta() -> PageMeta {
+    PageMeta {
+        url: "http://t.test/a/page.html".into(),
+        base: "http://t.test/a/page.html".into(),
+        ..Default::default()
+    }
+}
+
+fn run_batch(rec: &mut Recorder, b: &Batch, snapshot: bool) -> Option<String> {
+    rec.add_names(&b.names());
+    let ints = b.ints();
+    let strs = b.strs();
+    let flat = Flat {
+        ints: &ints,
+        strs: &strs,
+    };
+    if snapshot {
+        Some(rec.snapshot(flat, &meta()).expect("snapshot"))
+    } else {
+        rec.diff(flat).expect("diff")
+    }
+}
+
+fn collect(cap: &DomCapture) -> Option<Batch> {
+    let v = cap.collect().expect("collect");
+    (!v.is_null()).then(|| v.unchecked_into())
+}
+
+const FIXTURE: &str = r#"
+  let f = document.getElementById('fixture');
+  if (!f) { f = document.createElement('div'); f.id = 'fixture'; document.body.appendChild(f); }
+  f.innerHTML = `
+    <div id="app"><h1 title="Shop">Hello <b>world</b> 😀</h1>
+      <a href="next.html" onclick="steal()">next</a>
+      <form><input id="name" value="Alice">
+        <input id="card" value="4111111111111111" placeholder="card secret">
+        <input type="password" id="pw" value="hunter2secret">
+        <textarea id="notes">typed notes</textarea>
+        <input type="checkbox" id="gift" checked></form>
+      <div class="secret"><span>hidden text</span><img alt="alt secret" src="x.png"></div>
+      <script>var inline = "script body secret";</script>
+      <svg width="10" height="10"><circle r="4"></circle></svg>
+    </div>`;
+"#;
+
+#[wasm_bindgen_test]
+async fn snapshot_tags_every_element_and_masks_before_serializing() {
+    js(FIXTURE);
+    let notify = Closure::<dyn FnMut()>::new(|| {});
+    let cap = DomCapture::new(r##"["#card", ".secret"]"##, notify.as_ref().unchecked_ref())
+        .expect("capture");
+    let batch: Batch = JsFuture::from(cap.snapshot(5.0).expect("start"))
+        .await
+        .expect("snapshot")
+        .unchecked_into();
+    let mut rec = Recorder::new("p1");
+    let msg = run_batch(&mut rec, &batch, true).expect("message");
+    for secret in [
+        "4111111111111111",
+        "card secret",
+        "hunter2secret",
+        "hidden text",
+        "alt secret",
+        "script body secret",
+        "steal()",
+    ] {
+        assert!(!msg.contains(secret), "{secret} leaked: {msg}");
+    }
+    assert!(msg.contains("Alice") && msg.contains("😀"));
+    assert!(msg.contains("http://t.test/a/next.html"), "href made absolute");
+    // Every element carries a unique data-gid.
+    let unique = js("const all = document.querySelectorAll('*');
+        const s = new Set(); for (const e of all) { if (!e.hasAttribute('data-gid')) return -1; s.add(e.getAttribute('data-gid')); }
+        return s.size === all.length ? all.length : -2;");
+    assert!(unique.as_f64().unwrap_or(-3.0) > 10.0, "gids: {unique:?}");
+    // Our own data-gid writes never come back as changes.
+    assert!(collect(&cap).is_none(), "own writes reported");
+    let VisitorMsg::Snap(snap) = parse_visitor(&msg).expect("parse") else {
+        panic!("not a snapshot")
+    };
+    let mut mirror = Mirror::new();
+    mirror.apply_snapshot(&snap).expect("apply");
+
+    // A mutation batch crosses once and applies to the mirror.
+    js("const d = document.createElement('p'); d.id = 'added'; d.textContent = 'fresh text';
+        document.getElementById('app').appendChild(d);
+        document.querySelector('h1').setAttribute('class', 'big');
+        document.getElementById('name').value = 'Bob';
+        document.getElementById('name').dispatchEvent(new Event('input', {bubbles: true}));
+        document.getElementById('card').value = '5555444433332222';
+        document.getElementById('card').dispatchEvent(new Event('input', {bubbles: true}));");
+    let b = collect(&cap).expect("changes");
+    let diff = run_batch(&mut rec, &b, false).expect("diff message");
+    assert!(diff.contains("fresh text") && diff.contains("Bob") && diff.contains("big"));
+    assert!(!diff.contains("5555444433332222"), "masked value leaked");
+    let VisitorMsg::Diff(d) = parse_visitor(&diff).expect("parse diff") else {
+        panic!("not a diff")
+    };
+    mirror.apply_diff(&d).expect("diff applies");
+
+    // A password toggled to text stays masked.
+    js("const pw = document.getElementById('pw'); pw.type = 'text'; pw.value = 'shown now';
+        pw.dispatchEvent(new Event('input', {bubbles: true}));");
+    if let Some(b) = collect(&cap) {
+        if let Some(m) = run_batch(&mut rec, &b, false) {
+            assert!(!m.contains("shown now") && !m.contains("hunter2secret"), "{m}");
+        }
+    }
+    // Mask class added later: the element becomes a placeholder, its text is not re-sent.
+    js("document.querySelector('h1').classList.add('secret');
+        document.querySelector('h1 b').textContent = 'late secret';");
+    let b = collect(&cap).expect("changes");
+    let m = run_batch(&mut rec, &b, false).expect("diff");
+    assert!(m.contains("[\"m\","), "mask op: {m}");
+    assert!(!m.contains("late secret"), "{m}");
+    cap.stop();
+}
+
+#[wasm_bindgen_test]
+fn invalid_selectors_are_found_by_the_browser() {
+    assert_eq!(
+        dom::invalid_selector(r##"["#ok", "#orderPayment\\.cardNumber", "[["]"##).ok(),
+        Some(2)
+    );
+    assert_eq!(dom::invalid_selector(r##"["#a", ".b c"]"##).ok(), Some(-1));
+}
+
+#[wasm_bindgen_test]
+fn storage_round_trips_in_cookie_and_local_storage() {
+    for kind in ["normal", "ls", "dual"] {
+        let cfg = Config::from_json(&format!(r#"{{"groupid":"9","cookietype":"{kind}"}}"#)).unwrap();
+        let store = Store::new(&cfg);
+        let info = SessionInfo {
+            key: "K-1".into(),
+            sid: "abc123".into(),
+            group: "9".into(),
+            paused: false,
+        };
+        store.save(&info).expect("save");
+        assert_eq!(store.load(), Some(info), "{kind}");
+        store.clear();
+        assert_eq!(store.load(), None, "{kind}");
+    }
+    // dual: the session survives site code deleting the cookie.
+    let cfg = Config::from_json(r#"{"groupid":"9","cookietype":"dual"}"#).unwrap();
+    let store = Store::new(&cfg);
+    let info = SessionInfo {
+        key: "K-2".into(),
+        sid: "def456".into(),
+        group: "9".into(),
+        paused: true,
+    };
+    store.save(&info).unwrap();
+    js("document.cookie = 'glance_ssn_info=; Path=/; Max-Age=0';");
+    assert_eq!(store.load(), Some(info));
+    store.clear();
+}
+
+#[wasm_bindgen_test]
+fn engine_refuses_a_missing_group_id() {
+    let emit = js_sys::Function::new_no_args("");
+    let err = super::Engine::new(r#"{"groupid":""}"#, emit).err().expect("error");
+    assert!(err.as_string().unwrap_or_default().contains("data-groupid missing"));
+}
