@@ -26,9 +26,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::mask;
-use crate::protocol::{
-    kind, write, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, DOCUMENT,
-};
+use crate::protocol::{kind, write, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, DOCUMENT};
 use crate::tree::{IdMap, IdSet, Tree, TreeError};
 use crate::url;
 
@@ -397,7 +395,11 @@ impl Recorder {
         Ok(ops)
     }
 
-    fn children_entry(&mut self, r: &mut Reader<'_>, ops: &mut Vec<Op>) -> Result<(), CaptureError> {
+    fn children_entry(
+        &mut self,
+        r: &mut Reader<'_>,
+        ops: &mut Vec<Op>,
+    ) -> Result<(), CaptureError> {
         let parent = r.int()?;
         let count = r.int()? as usize;
         if count > r.ints.len() {
@@ -487,9 +489,9 @@ impl Recorder {
         };
         let tag = self.names[tag_id as usize].as_str();
         let becomes_password = tag == "input"
-            && changes
-                .iter()
-                .any(|(n, v)| *n == "type" && v.is_some_and(|v| v.eq_ignore_ascii_case("password")));
+            && changes.iter().any(|(n, v)| {
+                *n == "type" && v.is_some_and(|v| v.eq_ignore_ascii_case("password"))
+            });
         if becomes_password {
             m.ever_password.insert(gid);
         }
@@ -759,6 +761,9 @@ impl FlatBuilder {
     }
     /// The batch so far, and a reset builder state for the next one (names persist).
     pub fn take(&mut self) -> (Vec<u32>, String) {
-        (std::mem::take(&mut self.ints), std::mem::take(&mut self.strs))
+        (
+            std::mem::take(&mut self.ints),
+            std::mem::take(&mut self.strs),
+        )
     }
 }

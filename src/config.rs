@@ -101,7 +101,11 @@ impl Config {
             return format!("ws://{rest}/ws/visitor");
         }
         let host = if ws.is_empty() { page_host } else { ws };
-        let scheme = if page_protocol == "https:" { "wss" } else { "ws" };
+        let scheme = if page_protocol == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
         format!("{scheme}://{host}/ws/visitor")
     }
 }
@@ -120,8 +124,14 @@ mod tests {
         assert_eq!(c.site, "production");
         assert_eq!(c.cookietype, CookieType::Dual);
         assert!(c.cookietype.uses_cookie() && c.cookietype.uses_local_storage());
-        assert_eq!(c.visitor_socket_url("http:", "x"), "ws://127.0.0.1:8080/ws/visitor");
-        assert_eq!(c.visitor_socket_url("https:", "x"), "wss://127.0.0.1:8080/ws/visitor");
+        assert_eq!(
+            c.visitor_socket_url("http:", "x"),
+            "ws://127.0.0.1:8080/ws/visitor"
+        );
+        assert_eq!(
+            c.visitor_socket_url("https:", "x"),
+            "wss://127.0.0.1:8080/ws/visitor"
+        );
         assert!(Config::from_json(r#"{"groupid":" "}"#)
             .unwrap_err()
             .contains("data-groupid missing"));

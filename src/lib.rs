@@ -8,15 +8,15 @@
 //! - [`mask`]: the privacy policy, applied before anything is serialized.
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod capture;
+pub mod config;
 pub mod json;
 pub mod mask;
 pub mod mirror;
 pub mod protocol;
+pub mod session;
 pub mod tree;
 pub mod url;
-pub mod capture;
-pub mod config;
-pub mod session;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

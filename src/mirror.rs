@@ -43,7 +43,9 @@ impl fmt::Display for MirrorError {
                 write!(f, "sequence gap: expected {expected}, got {got}")
             }
             MirrorError::Tree(e) => write!(f, "{e}"),
-            MirrorError::WrongKind(g) => write!(f, "node {g} has the wrong kind for this operation"),
+            MirrorError::WrongKind(g) => {
+                write!(f, "node {g} has the wrong kind for this operation")
+            }
         }
     }
 }

@@ -357,7 +357,7 @@ struct AttrList(Vec<(String, String)>);
 impl<'de> Deserialize<'de> for AttrList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let flat: Vec<String> = Vec::deserialize(d)?;
-        if flat.len() % 2 != 0 {
+        if !flat.len().is_multiple_of(2) {
             return Err(de::Error::custom("attribute list has odd length"));
         }
         let mut out = Vec::with_capacity(flat.len() / 2);
@@ -717,7 +717,10 @@ mod tests {
                 parent: 0,
                 data: NodeData::Element(Element {
                     tag: "input".into(),
-                    attrs: vec![("type".into(), "text".into()), ("data-gid".into(), "2".into())],
+                    attrs: vec![
+                        ("type".into(), "text".into()),
+                        ("data-gid".into(), "2".into()),
+                    ],
                     opts: ElementOpts {
                         masked: Some((10.0, 20.5)),
                         value: None,

@@ -90,7 +90,10 @@ pub struct CookieOptions {
 /// The `document.cookie` assignment that stores `value` (or deletes it when `None`).
 /// `Path=/` so every page of the site sees it; `SameSite=Lax` (never `None` without `Secure`).
 pub fn cookie_assignment(value: Option<&str>, opts: &CookieOptions) -> String {
-    let mut s = format!("{STORAGE_KEY}={}; Path=/; SameSite=Lax", value.unwrap_or(""));
+    let mut s = format!(
+        "{STORAGE_KEY}={}; Path=/; SameSite=Lax",
+        value.unwrap_or("")
+    );
     if let Some(d) = &opts.domain {
         s.push_str("; Domain=");
         s.push_str(d);
@@ -276,7 +279,10 @@ mod tests {
             "glance_ssn_info=v; Path=/; SameSite=Lax; Domain=example.com; Secure"
         );
         assert!(cookie_assignment(None, &CookieOptions::default()).contains("Max-Age=0"));
-        assert_eq!(find_cookie("a=1; glance_ssn_info=xyz; b=2", STORAGE_KEY), Some("xyz"));
+        assert_eq!(
+            find_cookie("a=1; glance_ssn_info=xyz; b=2", STORAGE_KEY),
+            Some("xyz")
+        );
         assert_eq!(find_cookie("a=1", STORAGE_KEY), None);
     }
 

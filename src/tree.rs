@@ -290,7 +290,8 @@ mod tests {
         assert_eq!(t.append(2, 1), Err(TreeError::Duplicate(2)));
         t.create_detached(5).unwrap();
         let mut removed = vec![];
-        t.set_children(1, &[5, 2], &set(&[5]), &mut removed).unwrap();
+        t.set_children(1, &[5, 2], &set(&[5]), &mut removed)
+            .unwrap();
         assert_eq!(removed, vec![3, 4]);
         assert_eq!(t.children(1), &[5, 2]);
         assert!(!t.contains(4));

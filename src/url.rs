@@ -220,12 +220,21 @@ mod tests {
         assert_eq!(resolve(B, "https://x.test/y"), "https://x.test/y");
         assert_eq!(resolve(B, "//cdn.test/z.css"), "http://cdn.test/z.css");
         assert_eq!(resolve(B, "/root.css"), "http://shop.test:8080/root.css");
-        assert_eq!(resolve(B, "img/p.png"), "http://shop.test:8080/demo/a/img/p.png");
+        assert_eq!(
+            resolve(B, "img/p.png"),
+            "http://shop.test:8080/demo/a/img/p.png"
+        );
         assert_eq!(resolve(B, "../up.png"), "http://shop.test:8080/demo/up.png");
         assert_eq!(resolve(B, "../../../../x"), "http://shop.test:8080/x");
         assert_eq!(resolve(B, "./"), "http://shop.test:8080/demo/a/");
-        assert_eq!(resolve(B, "?q=2"), "http://shop.test:8080/demo/a/page.html?q=2");
-        assert_eq!(resolve(B, "#frag"), "http://shop.test:8080/demo/a/page.html?x=1#frag");
+        assert_eq!(
+            resolve(B, "?q=2"),
+            "http://shop.test:8080/demo/a/page.html?q=2"
+        );
+        assert_eq!(
+            resolve(B, "#frag"),
+            "http://shop.test:8080/demo/a/page.html?x=1#frag"
+        );
         assert_eq!(resolve(B, ""), "http://shop.test:8080/demo/a/page.html?x=1");
         assert_eq!(resolve("http://h.test", "a.css"), "http://h.test/a.css");
     }
@@ -243,9 +252,18 @@ mod tests {
     fn rewrites_css() {
         let css = "a{background:url(img/x.png)} b{src:url( 'f.woff' )} @import \"t.css\"; c{x:url(data:image/png,1)}";
         let out = rewrite_css(B, css).unwrap();
-        assert!(out.contains("url(\"http://shop.test:8080/demo/a/img/x.png\")"), "{out}");
-        assert!(out.contains("url(\"http://shop.test:8080/demo/a/f.woff\" )"), "{out}");
-        assert!(out.contains("@import \"http://shop.test:8080/demo/a/t.css\""), "{out}");
+        assert!(
+            out.contains("url(\"http://shop.test:8080/demo/a/img/x.png\")"),
+            "{out}"
+        );
+        assert!(
+            out.contains("url(\"http://shop.test:8080/demo/a/f.woff\" )"),
+            "{out}"
+        );
+        assert!(
+            out.contains("@import \"http://shop.test:8080/demo/a/t.css\""),
+            "{out}"
+        );
         assert!(out.contains("url(data:image/png,1)"), "{out}");
         assert_eq!(rewrite_css(B, "p{color:red} é"), None);
         assert_eq!(

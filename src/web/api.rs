@@ -36,7 +36,8 @@ impl Engine {
             }
         });
         if let Some(w) = web_sys::window() {
-            let _ = w.add_event_listener_with_callback("pagehide", pagehide.as_ref().unchecked_ref());
+            let _ =
+                w.add_event_listener_with_callback("pagehide", pagehide.as_ref().unchecked_ref());
         }
         Ok(Engine {
             handle,

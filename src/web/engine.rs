@@ -66,7 +66,11 @@ impl std::fmt::Debug for Inner {
 }
 
 /// Runs `f` on the state, then delivers the events it queued (outside the borrow).
-pub fn run<R>(rc: &Rc<RefCell<Inner>>, emit: &js_sys::Function, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+pub fn run<R>(
+    rc: &Rc<RefCell<Inner>>,
+    emit: &js_sys::Function,
+    f: impl FnOnce(&mut Inner) -> R,
+) -> Option<R> {
     let (r, events) = {
         let mut inner = rc.try_borrow_mut().ok()?;
         let r = f(&mut inner);
@@ -283,7 +287,11 @@ impl Inner {
             ServerMsg::Snapreq => self.begin_snapshot(),
             ServerMsg::End { reason } => {
                 let reason = reason.unwrap_or_else(|| "agent".into());
-                self.end_local(if reason == "visitor" { "visitor" } else { "agent" });
+                self.end_local(if reason == "visitor" {
+                    "visitor"
+                } else {
+                    "agent"
+                });
             }
             ServerMsg::Error { code, msg } => {
                 self.error(&code, msg);
@@ -439,7 +447,9 @@ impl Inner {
             Err(_) => return,
         };
         self.snapshotting = true;
-        let Some((rc, emit)) = self.handle() else { return };
+        let Some((rc, emit)) = self.handle() else {
+            return;
+        };
         wasm_bindgen_futures::spawn_local(async move {
             let res = JsFuture::from(promise).await;
             run(&rc, &emit, move |i| i.finish_snapshot(res));
@@ -465,11 +475,23 @@ impl Inner {
                 url: m["url"].as_str().unwrap_or_default().to_string(),
                 base: m["base"].as_str().unwrap_or_default().to_string(),
                 title: m["title"].as_str().unwrap_or_default().to_string(),
-                viewport: (m["vw"].as_f64().unwrap_or(0.0), m["vh"].as_f64().unwrap_or(0.0)),
-                scroll: (m["sx"].as_f64().unwrap_or(0.0), m["sy"].as_f64().unwrap_or(0.0)),
+                viewport: (
+                    m["vw"].as_f64().unwrap_or(0.0),
+                    m["vh"].as_f64().unwrap_or(0.0),
+                ),
+                scroll: (
+                    m["sx"].as_f64().unwrap_or(0.0),
+                    m["sy"].as_f64().unwrap_or(0.0),
+                ),
             })
             .unwrap_or_default();
-        match self.recorder.snapshot(Flat { ints: &ints, strs: &strs }, &meta) {
+        match self.recorder.snapshot(
+            Flat {
+                ints: &ints,
+                strs: &strs,
+            },
+            &meta,
+        ) {
             Ok(msg) => {
                 self.outbox.clear();
                 let seq = self.recorder.seq();
@@ -497,7 +519,10 @@ impl Inner {
         self.recorder.add_names(&batch.names());
         let ints = batch.ints();
         let strs = batch.strs();
-        match self.recorder.diff(Flat { ints: &ints, strs: &strs }) {
+        match self.recorder.diff(Flat {
+            ints: &ints,
+            strs: &strs,
+        }) {
             Ok(Some(msg)) => {
                 let seq = self.recorder.seq();
                 self.send_text(&msg);
@@ -545,7 +570,10 @@ impl Inner {
                 });
             }
             None => {
-                self.error("conndrop", "the connection to the cobrowse service was lost");
+                self.error(
+                    "conndrop",
+                    "the connection to the cobrowse service was lost",
+                );
                 self.end_local("error");
             }
         }

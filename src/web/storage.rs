@@ -16,7 +16,10 @@ pub struct Store {
 }
 
 fn html_document() -> Option<HtmlDocument> {
-    web_sys::window()?.document()?.dyn_into::<HtmlDocument>().ok()
+    web_sys::window()?
+        .document()?
+        .dyn_into::<HtmlDocument>()
+        .ok()
 }
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -38,7 +41,9 @@ impl Store {
     /// The stored session, if any (cookie first, then localStorage).
     pub fn load(&self) -> Option<SessionInfo> {
         if self.kind.uses_cookie() {
-            let cookies = html_document().and_then(|d| d.cookie().ok()).unwrap_or_default();
+            let cookies = html_document()
+                .and_then(|d| d.cookie().ok())
+                .unwrap_or_default();
             if let Some(info) = find_cookie(&cookies, STORAGE_KEY).and_then(SessionInfo::decode) {
                 return Some(info);
             }

@@ -91,7 +91,10 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
         assert!(!msg.contains(secret), "{secret} leaked: {msg}");
     }
     assert!(msg.contains("Alice") && msg.contains("😀"));
-    assert!(msg.contains("http://t.test/a/next.html"), "href made absolute");
+    assert!(
+        msg.contains("http://t.test/a/next.html"),
+        "href made absolute"
+    );
     // Every element carries a unique data-gid.
     let unique = js("const all = document.querySelectorAll('*');
         const s = new Set(); for (const e of all) { if (!e.hasAttribute('data-gid')) return -1; s.add(e.getAttribute('data-gid')); }
@@ -106,13 +109,15 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     mirror.apply_snapshot(&snap).expect("apply");
 
     // A mutation batch crosses once and applies to the mirror.
-    js("const d = document.createElement('p'); d.id = 'added'; d.textContent = 'fresh text';
+    js(
+        "const d = document.createElement('p'); d.id = 'added'; d.textContent = 'fresh text';
         document.getElementById('app').appendChild(d);
         document.querySelector('h1').setAttribute('class', 'big');
         document.getElementById('name').value = 'Bob';
         document.getElementById('name').dispatchEvent(new Event('input', {bubbles: true}));
         document.getElementById('card').value = '5555444433332222';
-        document.getElementById('card').dispatchEvent(new Event('input', {bubbles: true}));");
+        document.getElementById('card').dispatchEvent(new Event('input', {bubbles: true}));",
+    );
     let b = collect(&cap).expect("changes");
     let diff = run_batch(&mut rec, &b, false).expect("diff message");
     assert!(diff.contains("fresh text") && diff.contains("Bob") && diff.contains("big"));
@@ -123,11 +128,16 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     mirror.apply_diff(&d).expect("diff applies");
 
     // A password toggled to text stays masked.
-    js("const pw = document.getElementById('pw'); pw.type = 'text'; pw.value = 'shown now';
-        pw.dispatchEvent(new Event('input', {bubbles: true}));");
+    js(
+        "const pw = document.getElementById('pw'); pw.type = 'text'; pw.value = 'shown now';
+        pw.dispatchEvent(new Event('input', {bubbles: true}));",
+    );
     if let Some(b) = collect(&cap) {
         if let Some(m) = run_batch(&mut rec, &b, false) {
-            assert!(!m.contains("shown now") && !m.contains("hunter2secret"), "{m}");
+            assert!(
+                !m.contains("shown now") && !m.contains("hunter2secret"),
+                "{m}"
+            );
         }
     }
     // Mask class added later: the element becomes a placeholder, its text is not re-sent.
@@ -152,7 +162,8 @@ fn invalid_selectors_are_found_by_the_browser() {
 #[wasm_bindgen_test]
 fn storage_round_trips_in_cookie_and_local_storage() {
     for kind in ["normal", "ls", "dual"] {
-        let cfg = Config::from_json(&format!(r#"{{"groupid":"9","cookietype":"{kind}"}}"#)).unwrap();
+        let cfg =
+            Config::from_json(&format!(r#"{{"groupid":"9","cookietype":"{kind}"}}"#)).unwrap();
         let store = Store::new(&cfg);
         let info = SessionInfo {
             key: "K-1".into(),
@@ -183,6 +194,11 @@ fn storage_round_trips_in_cookie_and_local_storage() {
 #[wasm_bindgen_test]
 fn engine_refuses_a_missing_group_id() {
     let emit = js_sys::Function::new_no_args("");
-    let err = super::Engine::new(r#"{"groupid":""}"#, emit).err().expect("error");
-    assert!(err.as_string().unwrap_or_default().contains("data-groupid missing"));
+    let err = super::Engine::new(r#"{"groupid":""}"#, emit)
+        .err()
+        .expect("error");
+    assert!(err
+        .as_string()
+        .unwrap_or_default()
+        .contains("data-groupid missing"));
 }
