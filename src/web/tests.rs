@@ -194,9 +194,7 @@ fn storage_round_trips_in_cookie_and_local_storage() {
 #[wasm_bindgen_test]
 fn engine_refuses_a_missing_group_id() {
     let emit = js_sys::Function::new_no_args("");
-    let err = super::Engine::new(r#"{"groupid":""}"#, emit)
-        .err()
-        .expect("error");
+    let err = super::Engine::new(r#"{"groupid":""}"#, emit).expect_err("error");
     assert!(err
         .as_string()
         .unwrap_or_default()
