@@ -21,6 +21,8 @@ use crate::session::{Backoff, Outbox, SessionInfo};
 
 /// Largest amount of unacknowledged data kept for resending (then: fresh snapshot).
 const OUTBOX_LIMIT: usize = 32 * 1024 * 1024;
+/// Close code the server uses when a newer connection of the same session replaced ours.
+const CLOSE_REPLACED: u16 = 4001;
 /// Time budget of one snapshot slice (ms): well under the 50 ms long-task threshold.
 const SLICE_MS: f64 = 20.0;
 
@@ -535,8 +537,18 @@ impl Inner {
         }
     }
 
-    fn on_close(&mut self, _code: u16, _reason: String) {
+    fn on_close(&mut self, code: u16, _reason: String) {
         self.socket = None;
+        if code == CLOSE_REPLACED {
+            // A newer page or tab of this session took over: stop here, keep the stored session.
+            if let Some(c) = self.capture.take() {
+                c.stop();
+            }
+            self.notify = None;
+            self.reconnect_timer = None;
+            self.phase = Phase::Idle;
+            return;
+        }
         match self.phase {
             Phase::Idle => {}
             Phase::Starting if !self.continuing => {

@@ -1,0 +1,214 @@
+//! HTTP routes: static files, the agent viewer, the session status API and the test hooks.
+//!
+//! Static trees (see `docs/LAYOUT.md`), all relative to `--root`:
+//! `/cobrowse/skins/*` <- `skins/`, `/cobrowse/*` <- `dist/cobrowse/` (CORS `*`),
+//! `/demo/*` <- `demo-site/`, `/test-pages/*` <- `tests/e2e/pages/`, `/agent/*` <- `server/viewer/`,
+//! `/agentjoin/AgentView.aspx` <- `server/viewer/AgentView.html`.
+//! Files are served by tower-http's `ServeDir`, which refuses `..` and absolute path segments.
+//! Every static response gets `Cache-Control: no-cache` and explicit JavaScript / wasm types;
+//! the viewer routes also get a strict Content-Security-Policy.
+
+use std::path::Path;
+
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::{agent_ws, visitor_ws, AppState};
+
+/// Builds the whole router.
+pub fn router(state: AppState) -> Router {
+    let root = state.opts.root.clone();
+    let dir = |sub: &str| ServeDir::new(root.join(sub)).append_index_html_on_directories(true);
+
+    let cobrowse = Router::new()
+        .nest_service("/cobrowse/skins", dir("skins"))
+        .nest_service("/cobrowse", dir("dist/cobrowse"))
+        .layer(middleware::from_fn(cors_any));
+
+    let viewer = Router::new()
+        .route_service(
+            "/agentjoin/AgentView.aspx",
+            ServeFile::new(root.join("server/viewer/AgentView.html")),
+        )
+        .nest_service("/agent/", dir("server/viewer"))
+        .layer(middleware::from_fn(viewer_headers));
+
+    let statics = Router::new()
+        .merge(cobrowse)
+        .merge(viewer)
+        .nest_service("/demo/", dir("demo-site"))
+        .nest_service("/test-pages/", dir("tests/e2e/pages"))
+        .layer(middleware::from_fn(static_headers));
+
+    let mut app = Router::new()
+        .route("/", get(|| async { Redirect::to("/demo/") }))
+        .route("/demo", get(|| async { Redirect::to("/demo/") }))
+        .route("/agent", get(|| async { Redirect::to("/agent/") }))
+        .route(
+            "/test-pages",
+            get(|| async { Redirect::to("/test-pages/") }),
+        )
+        .route("/ws/visitor", get(visitor_ws::handler))
+        .route("/ws/agent", get(agent_ws::handler))
+        .route("/api/session/{key}", get(session_status));
+    if state.opts.test_hooks {
+        app = app.route("/__test/drop/{key}", post(drop_visitor));
+    }
+    app.merge(statics)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(state)
+}
+
+/// `GET /api/session/KEY[?group=G]`.
+async fn session_status(
+    State(state): State<AppState>,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let found = state
+        .registry
+        .find(q.get("group").map(String::as_str), &key);
+    match found {
+        Some(s) => Json(s.status()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "session not found"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /__test/drop/KEY` (only with `--test-hooks`).
+async fn drop_visitor(State(state): State<AppState>, UrlPath(key): UrlPath<String>) -> Response {
+    if state.registry.drop_visitor(&key) {
+        Json(json!({"dropped": true})).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no visitor socket for this session"})),
+        )
+            .into_response()
+    }
+}
+
+fn content_type_for(path: &str) -> Option<&'static str> {
+    let ext = Path::new(path).extension()?.to_str()?;
+    Some(match ext {
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "html" | "htm" | "aspx" => "text/html; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "json" | "map" => "application/json",
+        _ => return None,
+    })
+}
+
+async fn static_headers(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if res.status().is_success() {
+        if let Some(ct) = content_type_for(&path) {
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+    }
+    res
+}
+
+async fn cors_any(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
+}
+
+/// True for a `Host` header value that is safe to repeat inside a CSP.
+fn safe_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
+/// The viewer's Content-Security-Policy. Scripts only from this origin; the mirror iframe is
+/// sandboxed without `allow-scripts` and inherits this policy; styles, images and fonts of the
+/// visitor's site may come from anywhere.
+pub fn viewer_csp(headers: &HeaderMap) -> String {
+    let mut connect = String::from("'self'");
+    if let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| safe_host(h))
+    {
+        connect.push_str(&format!(" ws://{host} wss://{host}"));
+    }
+    format!(
+        "default-src 'none'; script-src 'self'; object-src 'none'; base-uri 'none'; \
+         frame-src 'self' about:; child-src 'self' about:; form-action 'self'; \
+         style-src * data: 'unsafe-inline'; img-src * data: blob:; font-src * data:; \
+         media-src * data: blob:; connect-src {connect}; frame-ancestors 'self'"
+    )
+}
+
+async fn viewer_headers(req: Request, next: Next) -> Response {
+    let csp = viewer_csp(req.headers());
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_is_strict_and_host_is_checked() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        let csp = viewer_csp(&h);
+        assert!(csp.contains("script-src 'self';"));
+        assert!(csp.contains("object-src 'none'"));
+        assert!(csp.contains("base-uri 'none'"));
+        assert!(csp.contains("ws://127.0.0.1:8080"));
+        assert!(!csp.contains("unsafe-eval"));
+        h.insert(header::HOST, HeaderValue::from_static("x; script-src *"));
+        assert!(!viewer_csp(&h).contains("script-src *"));
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            content_type_for("/cobrowse/a_bg.wasm"),
+            Some("application/wasm")
+        );
+        assert_eq!(
+            content_type_for("/cobrowse/GlanceCobrowseLoader.js"),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert_eq!(content_type_for("/x/y"), None);
+    }
+}

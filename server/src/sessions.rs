@@ -1,0 +1,966 @@
+//! The session registry and the per-session state machine.
+//!
+//! A [`Session`] is created by a visitor `hello` and lives until the visitor or an agent ends
+//! it, or until it has had no visitor socket for [`AWAY_TTL`] (the visitor left the tagged site).
+//! It owns the server's [`Mirror`] of the visitor's page: every visitor frame is validated by
+//! applying it, accepted frames are published unchanged on the [`Bus`], and a late or
+//! resynchronizing agent gets `mirror.snapshot_json()`.
+//!
+//! Status (as sent to agents): `active`, `paused` (visitor paused), `away` (no visitor socket, or
+//! the visitor said `bye`, or it is on a new page whose snapshot has not arrived yet), `ended`.
+//!
+//! Locking: the registry lock may be taken before a session lock, never the other way round.
+//! No lock is held across an `.await`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use glance_cobrowse::mirror::{Mirror, MirrorError};
+use glance_cobrowse::protocol::{valid_session_key, Hello, VisitorMsg};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::bus::{Bus, BusMsg, Subscription};
+use crate::config::Config;
+
+/// How long a session survives without a visitor socket (navigation, reconnect).
+pub const AWAY_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// After a `snapreq`, further failing diffs do not trigger another one for this long.
+const RESYNC_RETRY: Duration = Duration::from_secs(5);
+
+/// Consecutive refused snapshots before the visitor socket is closed.
+const MAX_SNAPSHOT_FAILURES: u32 = 3;
+
+/// Longest agent display name kept (characters).
+const MAX_NAME_CHARS: usize = 64;
+
+/// Session status as shown to agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The visitor is connected and streaming.
+    Active,
+    /// The visitor paused the session.
+    Paused,
+    /// The visitor is not on a tagged page right now.
+    Away,
+    /// The session is over.
+    Ended,
+}
+
+impl Status {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Paused => "paused",
+            Status::Away => "away",
+            Status::Ended => "ended",
+        }
+    }
+}
+
+/// Why a session ended (the `reason` of `ended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The visitor sent `end`.
+    Visitor,
+    /// An agent sent `end`.
+    Agent,
+    /// No visitor came back within [`AWAY_TTL`].
+    Timeout,
+}
+
+impl EndReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Visitor => "visitor",
+            EndReason::Agent => "agent",
+            EndReason::Timeout => "timeout",
+        }
+    }
+}
+
+/// Instructions from the session to the task that owns a visitor socket.
+#[derive(Debug)]
+pub enum VisitorCtl {
+    /// Send this text frame.
+    Send(String),
+    /// Send `{"t":"end","reason":..}` and close normally.
+    End(EndReason),
+    /// A newer socket took over the session: close this one normally.
+    Replaced,
+    /// Drop the connection abruptly, without a close frame (test hook).
+    Drop,
+}
+
+/// Why a visitor `hello` was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// The group is not configured.
+    UnknownGroup(String),
+    /// The requested key is not a valid session key.
+    InvalidKey,
+    /// The requested key is live in the group and duplicates are not allowed.
+    DupKey(String),
+    /// No free server-assigned key was found.
+    NoKeyAvailable,
+    /// A malformed `hello` (unsupported version, missing page id...).
+    Protocol(String),
+}
+
+impl OpenError {
+    /// The `code` of the `error` message sent to the visitor.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpenError::UnknownGroup(_) | OpenError::NoKeyAvailable => "service",
+            OpenError::InvalidKey | OpenError::Protocol(_) => "protocol",
+            OpenError::DupKey(_) => "dupkey",
+        }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::UnknownGroup(g) => write!(f, "unknown group {g}"),
+            OpenError::InvalidKey => f.write_str("invalid session key"),
+            OpenError::DupKey(k) => write!(f, "session key {k} is already in use"),
+            OpenError::NoKeyAvailable => f.write_str("no session key available"),
+            OpenError::Protocol(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// What the visitor socket should do after a message was handled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VisitorOutcome {
+    /// Send `{"t":"ack","page":..,"seq":..}`.
+    Ack {
+        /// Page of the acknowledged message.
+        page: String,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// Send `{"t":"snapreq"}`.
+    Snapreq,
+    /// Nothing to send.
+    Nothing,
+    /// The visitor ended the session: close normally.
+    Ended,
+    /// Close with 1008 and this reason.
+    Reject(String),
+    /// This socket no longer owns the session (replaced or ended): close normally.
+    Stale,
+}
+
+struct VisitorSlot {
+    conn: u64,
+    tx: mpsc::Sender<VisitorCtl>,
+}
+
+struct AgentSlot {
+    id: u64,
+    name: String,
+    num: u64,
+}
+
+struct Inner {
+    mirror: Mirror,
+    url: String,
+    title: String,
+    ua: String,
+    paused: bool,
+    away: bool,
+    ended: bool,
+    visitor: Option<VisitorSlot>,
+    /// When the visitor socket went away (expiry clock).
+    away_since: Option<Instant>,
+    agents: Vec<AgentSlot>,
+    next_agent_num: u64,
+    /// Publication counter (see [`BusMsg::n`]).
+    n: u64,
+    /// When the last `snapreq` was sent and no snapshot has arrived since.
+    resync_pending: Option<Instant>,
+    snap_failures: u32,
+}
+
+impl Inner {
+    fn status(&self) -> Status {
+        if self.ended {
+            Status::Ended
+        } else if self.away || self.visitor.is_none() {
+            Status::Away
+        } else if self.paused {
+            Status::Paused
+        } else {
+            Status::Active
+        }
+    }
+
+    fn agents_value(&self) -> serde_json::Value {
+        let list: Vec<_> = self
+            .agents
+            .iter()
+            .map(|a| json!({"username": a.name, "name": a.name, "role": "agent", "num": a.num}))
+            .collect();
+        json!({"count": self.agents.len(), "agentlist": list})
+    }
+
+    fn last_value(&self) -> serde_json::Value {
+        if self.mirror.has_snapshot() {
+            json!({"page": self.mirror.page, "seq": self.mirror.seq})
+        } else {
+            serde_json::Value::Null
+        }
+    }
+
+    fn send_visitor(&self, ctl: VisitorCtl) {
+        if let Some(v) = &self.visitor {
+            // A full queue means the visitor socket is stuck; it will be resynced or dropped.
+            let _ = v.tx.try_send(ctl);
+        }
+    }
+}
+
+/// One cobrowse session.
+pub struct Session {
+    /// Group id.
+    pub group: String,
+    /// Session key (what the visitor reads to the agent).
+    pub key: String,
+    /// Secret session id (resume token held by the visitor).
+    pub sid: String,
+    bus: Arc<dyn Bus>,
+    inner: Mutex<Inner>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("group", &self.group)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an agent gets when it joins (see [`Session::join_agent`]).
+pub struct AgentJoin {
+    /// Agent id within the session (for [`Session::leave_agent`]).
+    pub id: u64,
+    /// Live messages published after `floor`.
+    pub sub: Subscription,
+    /// Frames to send first: `session`, then the current `snap` if any.
+    pub frames: Vec<Utf8Bytes>,
+    /// Skip bus messages with `n <= floor` (already contained in `frames`).
+    pub floor: u64,
+}
+
+impl fmt::Debug for AgentJoin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentJoin")
+            .field("id", &self.id)
+            .field("floor", &self.floor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Public status of a session (`/api/session/KEY`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionStatus {
+    /// Session key.
+    pub key: String,
+    /// `active|paused|away|ended`.
+    pub state: &'static str,
+    /// The visitor's page URL.
+    pub url: String,
+    /// Number of connected agents.
+    pub agents: usize,
+    /// Mirrored page id, if a snapshot was received.
+    pub page: Option<String>,
+    /// Last applied sequence number, if a snapshot was received.
+    pub seq: Option<u64>,
+}
+
+impl Session {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves `Inner` consistent before anything can panic.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, g: &mut Inner, text: Utf8Bytes) {
+        g.n += 1;
+        self.bus.publish(&self.sid, BusMsg { n: g.n, text });
+    }
+
+    fn session_json(&self, g: &Inner) -> String {
+        json!({
+            "t": "session",
+            "key": self.key,
+            "url": g.url,
+            "title": g.title,
+            "ua": g.ua,
+            "state": g.status().as_str(),
+        })
+        .to_string()
+    }
+
+    /// Publishes the session message if the status or page info changed.
+    fn publish_session_if_changed(&self, g: &mut Inner, before: (Status, String, String)) {
+        if before != (g.status(), g.url.clone(), g.title.clone()) {
+            let s = self.session_json(g);
+            self.publish(g, s.into());
+        }
+    }
+
+    fn snapshot_frames(&self, g: &Inner) -> Vec<Utf8Bytes> {
+        let mut frames = vec![Utf8Bytes::from(self.session_json(g))];
+        if g.mirror.has_snapshot() && !g.ended {
+            frames.push(g.mirror.snapshot_json().into());
+        }
+        frames
+    }
+
+    fn welcome_json(&self, g: &Inner, masks: &[String]) -> String {
+        json!({
+            "t": "welcome",
+            "key": self.key,
+            "sid": self.sid,
+            "masks": masks,
+            "last": g.last_value(),
+            "agents": g.agents_value(),
+        })
+        .to_string()
+    }
+
+    /// Attaches a (new) visitor socket; the previous one, if any, is told to close.
+    /// Returns the welcome message, or `None` when the session has ended.
+    fn attach(
+        &self,
+        conn: u64,
+        tx: mpsc::Sender<VisitorCtl>,
+        hello: &Hello,
+        masks: &[String],
+    ) -> Option<String> {
+        let mut g = self.lock();
+        if g.ended {
+            return None;
+        }
+        let before = (g.status(), g.url.clone(), g.title.clone());
+        if let Some(old) = g.visitor.take() {
+            let _ = old.tx.try_send(VisitorCtl::Replaced);
+        }
+        g.visitor = Some(VisitorSlot { conn, tx });
+        g.away_since = None;
+        g.paused = hello.paused;
+        // On a new page the mirror still shows the old one: stay away until its snapshot.
+        g.away = g.mirror.has_snapshot() && g.mirror.page != hello.page;
+        g.url.clone_from(&hello.url);
+        g.title.clone_from(&hello.title);
+        g.ua.clone_from(&hello.ua);
+        g.resync_pending = None;
+        g.snap_failures = 0;
+        self.publish_session_if_changed(&mut g, before);
+        Some(self.welcome_json(&g, masks))
+    }
+
+    /// Handles one parsed visitor message (`text` is its original JSON, forwarded unchanged).
+    pub fn visitor_message(&self, conn: u64, msg: &VisitorMsg, text: &Utf8Bytes) -> VisitorOutcome {
+        let mut g = self.lock();
+        if g.ended || g.visitor.as_ref().map(|v| v.conn) != Some(conn) {
+            return VisitorOutcome::Stale;
+        }
+        let before = (g.status(), g.url.clone(), g.title.clone());
+        let outcome = match msg {
+            VisitorMsg::Hello(_) => VisitorOutcome::Reject("unexpected hello".into()),
+            VisitorMsg::Snap(s) if !valid_page_id(&s.page) => {
+                VisitorOutcome::Reject("invalid page id".into())
+            }
+            VisitorMsg::Snap(s) => {
+                if g.mirror.has_snapshot() && s.page == g.mirror.page && s.seq <= g.mirror.seq {
+                    // A resend of something already applied.
+                    return VisitorOutcome::Ack {
+                        page: s.page.clone(),
+                        seq: s.seq,
+                    };
+                }
+                match g.mirror.apply_snapshot(s) {
+                    Ok(()) => {
+                        g.snap_failures = 0;
+                        g.resync_pending = None;
+                        g.away = false;
+                        if !s.url.is_empty() {
+                            g.url.clone_from(&s.url);
+                        }
+                        if !s.title.is_empty() {
+                            g.title.clone_from(&s.title);
+                        }
+                        self.publish(&mut g, text.clone());
+                        VisitorOutcome::Ack {
+                            page: s.page.clone(),
+                            seq: s.seq,
+                        }
+                    }
+                    Err(e) => {
+                        g.snap_failures += 1;
+                        if g.snap_failures >= MAX_SNAPSHOT_FAILURES {
+                            VisitorOutcome::Reject(format!("snapshot refused: {e}"))
+                        } else {
+                            g.resync_pending = Some(Instant::now());
+                            VisitorOutcome::Snapreq
+                        }
+                    }
+                }
+            }
+            VisitorMsg::Diff(d) => {
+                if g.mirror.has_snapshot() && d.page == g.mirror.page && d.seq <= g.mirror.seq {
+                    return VisitorOutcome::Ack {
+                        page: d.page.clone(),
+                        seq: d.seq,
+                    };
+                }
+                let resync_recent = g.resync_pending.is_some_and(|t| t.elapsed() < RESYNC_RETRY);
+                match g.mirror.apply_diff(d) {
+                    Ok(()) => {
+                        self.publish(&mut g, text.clone());
+                        VisitorOutcome::Ack {
+                            page: d.page.clone(),
+                            seq: d.seq,
+                        }
+                    }
+                    Err(e) => {
+                        if matches!(e, MirrorError::Tree(_) | MirrorError::WrongKind(_)) {
+                            // The mirror may be partly updated: never serve it to an agent.
+                            g.mirror = Mirror::new();
+                        }
+                        if resync_recent {
+                            VisitorOutcome::Nothing
+                        } else {
+                            g.resync_pending = Some(Instant::now());
+                            VisitorOutcome::Snapreq
+                        }
+                    }
+                }
+            }
+            VisitorMsg::Pause { paused } => {
+                g.paused = *paused;
+                VisitorOutcome::Nothing
+            }
+            VisitorMsg::Bye => {
+                g.away = true;
+                VisitorOutcome::Nothing
+            }
+            VisitorMsg::End => VisitorOutcome::Ended,
+        };
+        self.publish_session_if_changed(&mut g, before);
+        outcome
+    }
+
+    /// The visitor socket `conn` closed (without `end`): the session waits for it to come back.
+    pub fn detach_visitor(&self, conn: u64) {
+        let mut g = self.lock();
+        if g.visitor.as_ref().map(|v| v.conn) != Some(conn) {
+            return;
+        }
+        let before = (g.status(), g.url.clone(), g.title.clone());
+        g.visitor = None;
+        g.away = true;
+        g.away_since = Some(Instant::now());
+        self.publish_session_if_changed(&mut g, before);
+    }
+
+    /// Registers an agent: subscribes it and returns what it must be sent first.
+    /// `None` when the session has ended.
+    pub fn join_agent(&self, name: &str, id: u64) -> Option<AgentJoin> {
+        let mut g = self.lock();
+        if g.ended {
+            return None;
+        }
+        let sub = self.bus.subscribe(&self.sid);
+        g.next_agent_num += 1;
+        let num = g.next_agent_num;
+        g.agents.push(AgentSlot {
+            id,
+            name: clean_name(name),
+            num,
+        });
+        let mut agents = g.agents_value();
+        agents["t"] = json!("agents");
+        g.send_visitor(VisitorCtl::Send(agents.to_string()));
+        Some(AgentJoin {
+            id,
+            sub,
+            frames: self.snapshot_frames(&g),
+            floor: g.n,
+        })
+    }
+
+    /// Unregisters an agent.
+    pub fn leave_agent(&self, id: u64) {
+        let mut g = self.lock();
+        let before = g.agents.len();
+        g.agents.retain(|a| a.id != id);
+        if g.agents.len() != before && !g.ended {
+            let mut agents = g.agents_value();
+            agents["t"] = json!("agents");
+            g.send_visitor(VisitorCtl::Send(agents.to_string()));
+        }
+    }
+
+    /// The current `session` and `snap` frames, and the publication counter they correspond to.
+    pub fn resync(&self) -> (Vec<Utf8Bytes>, u64) {
+        let g = self.lock();
+        (self.snapshot_frames(&g), g.n)
+    }
+
+    /// Current public status.
+    pub fn status(&self) -> SessionStatus {
+        let g = self.lock();
+        let has = g.mirror.has_snapshot();
+        SessionStatus {
+            key: self.key.clone(),
+            state: g.status().as_str(),
+            url: g.url.clone(),
+            agents: g.agents.len(),
+            page: has.then(|| g.mirror.page.clone()),
+            seq: has.then_some(g.mirror.seq),
+        }
+    }
+
+    /// True once the session has ended.
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
+    }
+
+    /// Marks the session ended, tells everyone, closes its topic. Returns false if it already was.
+    fn finish(&self, reason: EndReason) -> bool {
+        let mut g = self.lock();
+        if g.ended {
+            return false;
+        }
+        g.ended = true;
+        let ended = json!({"t": "ended", "reason": reason.as_str()}).to_string();
+        self.publish(&mut g, ended.into());
+        match reason {
+            EndReason::Visitor => {}
+            EndReason::Agent | EndReason::Timeout => g.send_visitor(VisitorCtl::End(reason)),
+        }
+        g.visitor = None;
+        self.bus.close(&self.sid);
+        true
+    }
+
+    /// True when the visitor has been gone for at least `ttl`.
+    fn expired(&self, now: Instant, ttl: Duration) -> bool {
+        let g = self.lock();
+        g.visitor.is_none() && g.away_since.is_some_and(|t| now.duration_since(t) >= ttl)
+    }
+
+    fn drop_visitor(&self) -> bool {
+        let g = self.lock();
+        match &g.visitor {
+            Some(v) => v.tx.try_send(VisitorCtl::Drop).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// A page id is what `hello` and `snap` name the page load by: non-empty and short.
+fn valid_page_id(page: &str) -> bool {
+    !page.is_empty() && page.len() <= 128
+}
+
+/// Keeps an agent display name printable and short.
+fn clean_name(name: &str) -> String {
+    let n: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let n = n.trim();
+    if n.is_empty() {
+        "Agent".to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// A visitor socket attached to a session.
+#[derive(Debug)]
+pub struct Opened {
+    /// The session.
+    pub session: Arc<Session>,
+    /// This socket's connection id (identifies it to the session).
+    pub conn: u64,
+    /// The `welcome` message to send.
+    pub welcome: String,
+    /// True when an existing session was resumed.
+    pub resumed: bool,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_sid: HashMap<String, Arc<Session>>,
+    /// Live sessions per (group, key), oldest first.
+    by_key: HashMap<(String, String), Vec<Arc<Session>>>,
+}
+
+/// All live sessions.
+pub struct Registry {
+    config: Arc<Config>,
+    bus: Arc<dyn Bus>,
+    away_ttl: Duration,
+    maps: Mutex<Maps>,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("sessions", &self.lock().by_sid.len())
+            .field("away_ttl", &self.away_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: Arc<Config>, bus: Arc<dyn Bus>, away_ttl: Duration) -> Self {
+        Registry {
+            config,
+            bus,
+            away_ttl,
+            maps: Mutex::new(Maps::default()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh id for a connection or an agent.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Handles a visitor `hello`: resumes the session named by `sid` or creates one.
+    pub fn open_visitor(
+        &self,
+        hello: &Hello,
+        tx: mpsc::Sender<VisitorCtl>,
+    ) -> Result<Opened, OpenError> {
+        if hello.v != glance_cobrowse::protocol::VERSION {
+            return Err(OpenError::Protocol(format!(
+                "unsupported protocol version {}",
+                hello.v
+            )));
+        }
+        if !valid_page_id(&hello.page) {
+            return Err(OpenError::Protocol("invalid page id".into()));
+        }
+        let group = self
+            .config
+            .group(&hello.group)
+            .ok_or_else(|| OpenError::UnknownGroup(hello.group.clone()))?;
+        if let Some(k) = &hello.key {
+            if !valid_session_key(k) {
+                return Err(OpenError::InvalidKey);
+            }
+        }
+        let conn = self.next_id();
+        let mut maps = self.lock();
+        if let Some(sid) = &hello.sid {
+            if let Some(s) = maps.by_sid.get(sid).filter(|s| s.group == hello.group) {
+                if let Some(welcome) = s.attach(conn, tx.clone(), hello, &group.masks) {
+                    return Ok(Opened {
+                        session: s.clone(),
+                        conn,
+                        welcome,
+                        resumed: true,
+                    });
+                }
+            }
+        }
+        let live = |maps: &Maps, key: &str| {
+            maps.by_key
+                .get(&(hello.group.clone(), key.to_string()))
+                .is_some_and(|v| v.iter().any(|s| !s.is_ended()))
+        };
+        let key = match &hello.key {
+            Some(k) => {
+                if !group.allow_duplicate_keys && live(&maps, k) {
+                    return Err(OpenError::DupKey(k.clone()));
+                }
+                k.clone()
+            }
+            None => {
+                let mut found = None;
+                'digits: for digits in 4..=6u32 {
+                    let low = 10u64.pow(digits - 1);
+                    for _ in 0..32 {
+                        let k = (low + random_u64() % (low * 9)).to_string();
+                        if !live(&maps, &k) {
+                            found = Some(k);
+                            break 'digits;
+                        }
+                    }
+                }
+                found.ok_or(OpenError::NoKeyAvailable)?
+            }
+        };
+        let session = Arc::new(Session {
+            group: hello.group.clone(),
+            key: key.clone(),
+            sid: random_hex128(),
+            bus: self.bus.clone(),
+            inner: Mutex::new(Inner {
+                mirror: Mirror::new(),
+                url: String::new(),
+                title: String::new(),
+                ua: String::new(),
+                paused: false,
+                away: false,
+                ended: false,
+                visitor: None,
+                away_since: None,
+                agents: Vec::new(),
+                next_agent_num: 0,
+                n: 0,
+                resync_pending: None,
+                snap_failures: 0,
+            }),
+        });
+        let welcome = session
+            .attach(conn, tx, hello, &group.masks)
+            .ok_or(OpenError::NoKeyAvailable)?;
+        maps.by_sid.insert(session.sid.clone(), session.clone());
+        maps.by_key
+            .entry((hello.group.clone(), key))
+            .or_default()
+            .push(session.clone());
+        Ok(Opened {
+            session,
+            conn,
+            welcome,
+            resumed: false,
+        })
+    }
+
+    /// The most recent live session with this key (in `group`, or in any group).
+    pub fn find(&self, group: Option<&str>, key: &str) -> Option<Arc<Session>> {
+        let maps = self.lock();
+        let mut best: Option<&Arc<Session>> = None;
+        for ((g, k), list) in &maps.by_key {
+            if k != key || group.is_some_and(|want| want != g) {
+                continue;
+            }
+            // Later sessions get later conn ids; prefer the newest (last in the list).
+            if let Some(s) = list.iter().rev().find(|s| !s.is_ended()) {
+                best = Some(s);
+            }
+        }
+        best.cloned()
+    }
+
+    /// Ends `session` for `reason` and forgets it.
+    pub fn end(&self, session: &Arc<Session>, reason: EndReason) {
+        let first = session.finish(reason);
+        let mut maps = self.lock();
+        maps.by_sid.remove(&session.sid);
+        let k = (session.group.clone(), session.key.clone());
+        if let Some(list) = maps.by_key.get_mut(&k) {
+            list.retain(|s| !Arc::ptr_eq(s, session));
+            if list.is_empty() {
+                maps.by_key.remove(&k);
+            }
+        }
+        if first {
+            eprintln!(
+                "session {}/{} ended ({})",
+                session.group,
+                session.key,
+                reason.as_str()
+            );
+        }
+    }
+
+    /// Ends every session whose visitor has been gone for the away TTL.
+    pub fn sweep(&self, now: Instant) {
+        let expired: Vec<Arc<Session>> = self
+            .lock()
+            .by_sid
+            .values()
+            .filter(|s| s.expired(now, self.away_ttl))
+            .cloned()
+            .collect();
+        for s in expired {
+            self.end(&s, EndReason::Timeout);
+        }
+    }
+
+    /// Abruptly drops the visitor socket of the session `key` (test hook).
+    pub fn drop_visitor(&self, key: &str) -> bool {
+        self.find(None, key).is_some_and(|s| s.drop_visitor())
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.lock().by_sid.len()
+    }
+
+    /// True when no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    if getrandom::fill(&mut b).is_err() {
+        // No OS randomness: fall back to a clock-and-counter mix (never expected on a server).
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mut x = (t as u64) ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        for byte in b.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *byte = x as u8;
+        }
+    }
+    b
+}
+
+fn random_u64() -> u64 {
+    u64::from_le_bytes(random_bytes::<8>())
+}
+
+fn random_hex128() -> String {
+    random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Delivery, InProcessBus};
+    use futures_util::StreamExt;
+    use glance_cobrowse::protocol::parse_visitor;
+
+    fn registry(capacity: usize) -> Registry {
+        let cfg = Config::parse("[groups.1]\nmasks = [\".m\"]\n").expect("config");
+        Registry::new(
+            Arc::new(cfg),
+            Arc::new(InProcessBus::new(capacity)),
+            AWAY_TTL,
+        )
+    }
+
+    fn hello(key: Option<&str>) -> Hello {
+        Hello {
+            v: 1,
+            group: "1".into(),
+            site: None,
+            key: key.map(str::to_string),
+            sid: None,
+            page: "p".into(),
+            url: "http://x/".into(),
+            title: "T".into(),
+            ua: "UA".into(),
+            paused: false,
+            visitorid: None,
+        }
+    }
+
+    fn feed(s: &Session, conn: u64, text: &str) -> VisitorOutcome {
+        let msg = parse_visitor(text).expect("valid message");
+        s.visitor_message(conn, &msg, &Utf8Bytes::from(text))
+    }
+
+    #[tokio::test]
+    async fn a_lagging_agent_is_resynced_from_the_mirror() {
+        let reg = registry(2);
+        let (tx, _rx) = mpsc::channel(8);
+        let o = reg.open_visitor(&hello(None), tx).expect("open");
+        assert_eq!(o.session.key.len(), 4);
+        let snap = r#"{"t":"snap","page":"p","seq":1,"nodes":[[1,0,1,"html",[]],[2,1,3,"a"]]}"#;
+        assert!(matches!(
+            feed(&o.session, o.conn, snap),
+            VisitorOutcome::Ack { seq: 1, .. }
+        ));
+        let join = o.session.join_agent("A", 1).expect("join");
+        assert_eq!(join.frames.len(), 2);
+        let mut sub = join.sub;
+        for seq in 2..=6 {
+            let d = format!(r#"{{"t":"diff","page":"p","seq":{seq},"ops":[["x",2,"v{seq}"]]}}"#);
+            assert!(matches!(
+                feed(&o.session, o.conn, &d),
+                VisitorOutcome::Ack { .. }
+            ));
+        }
+        assert!(matches!(sub.next().await, Some(Delivery::Lagged(_))));
+        let (frames, floor) = o.session.resync();
+        assert!(frames[1].as_str().contains(r#""seq":6"#));
+        assert!(frames[1].as_str().contains(r#""v6""#));
+        // What is still buffered is older than the snapshot and gets skipped.
+        while let Ok(Some(Delivery::Msg(m))) =
+            tokio::time::timeout(std::time::Duration::from_millis(20), sub.next()).await
+        {
+            assert!(m.n <= floor);
+        }
+    }
+
+    #[test]
+    fn a_replaced_socket_is_stale() {
+        let reg = registry(8);
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let o1 = reg.open_visitor(&hello(Some("K")), tx1).expect("open");
+        let mut h = hello(None);
+        h.sid = Some(o1.session.sid.clone());
+        let (tx2, _rx2) = mpsc::channel(8);
+        let o2 = reg.open_visitor(&h, tx2).expect("resume");
+        assert!(o2.resumed);
+        assert!(Arc::ptr_eq(&o1.session, &o2.session));
+        assert!(matches!(rx1.try_recv(), Ok(VisitorCtl::Replaced)));
+        assert_eq!(
+            feed(&o1.session, o1.conn, r#"{"t":"bye"}"#),
+            VisitorOutcome::Stale
+        );
+        assert_eq!(
+            feed(&o2.session, o2.conn, r#"{"t":"bye"}"#),
+            VisitorOutcome::Nothing
+        );
+        assert_eq!(o2.session.status().state, "away");
+        reg.end(&o2.session, EndReason::Visitor);
+        assert!(reg.is_empty());
+        assert!(reg.find(None, "K").is_none());
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean_name("  Ann\u{7}e "), "Anne");
+        assert_eq!(clean_name(""), "Agent");
+        assert_eq!(clean_name(&"x".repeat(100)).len(), MAX_NAME_CHARS);
+    }
+
+    #[test]
+    fn sids_are_128_bit_hex() {
+        let a = random_hex128();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, random_hex128());
+    }
+}

@@ -1,0 +1,889 @@
+// Agent viewer: joins /ws/agent and renders a live mirror of the visitor's page.
+//
+// The mirror document lives in <iframe id="glance-mirror" sandbox="allow-same-origin"> (never
+// allow-scripts) and is built NODE BY NODE with DOM APIs from the snapshot / diff records of
+// docs/PROTOCOL.md: no innerHTML, no document.write, no HTML parser ever sees stream content, so
+// invalid nesting survives exactly as the visitor has it. The stream is not trusted: every
+// attribute goes through sanitizeAttr() (event handlers, script URLs, srcdoc, meta refresh, base,
+// frame/object sources, non-stylesheet links are dropped), and the page's CSP (sent by the server)
+// forbids any script but this file.
+//
+// Tests read window.glanceViewer = { key, page, seq, snapshots, state, ... } and
+// document.body.dataset.state (waiting|active|away|paused|ended|notfound|left).
+(function () {
+  'use strict';
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const MATH_NS = 'http://www.w3.org/1998/Math/MathML';
+  const XLINK_NS = 'http://www.w3.org/1999/xlink';
+  const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+  const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
+  const KIND_ELEMENT = 1;
+  const KIND_TEXT = 3;
+  const KIND_COMMENT = 8;
+  const KIND_DOCTYPE = 10;
+
+  // Attributes a masked element keeps (src/mask.rs SAFE_ATTRS).
+  const MASK_SAFE = new Set(['id', 'class', 'style', 'type', 'role', 'data-gid']);
+  // Attributes holding a URL: checked for script schemes and resolved against the page base.
+  const URL_ATTRS = new Set(['href', 'src', 'action', 'formaction', 'poster', 'background',
+    'cite', 'data', 'xlink:href', 'longdesc', 'manifest', 'codebase', 'icon']);
+  // Attributes that would act in the agent's browser (focus stealing, pings, sound).
+  const DROP_ATTRS = new Set(['srcdoc', 'autofocus', 'ping', 'autoplay', 'nonce',
+    'integrity', 'http-equiv']);
+  // Elements that would load another document: shown as empty boxes.
+  const FRAME_TAGS = new Set(['iframe', 'frame', 'object', 'embed', 'applet', 'portal', 'fencedframe']);
+  const FRAME_SRC_ATTRS = new Set(['src', 'data', 'srcdoc', 'codebase', 'classid', 'archive',
+    'code', 'movie']);
+  const INLINE_TAGS = 'span,a,b,i,em,strong,small,label,code,abbr,cite,q,s,u,sub,sup,mark,time,' +
+    'var,kbd,samp,bdi,bdo,data,output,img,input,select,textarea,button,font,big,tt,meter,progress';
+
+  const MIRROR_CSS =
+    '[data-glance-masked]{background:repeating-linear-gradient(135deg,#c5cbd0 0 6px,#e3e7ea 6px 12px)' +
+    ' !important;color:transparent !important;box-sizing:border-box !important;' +
+    'overflow:hidden !important;border-radius:2px}' +
+    '[data-glance-masked]::placeholder{color:transparent !important}' +
+    '[data-glance-masked]:is(' + INLINE_TAGS + '){display:inline-block !important;' +
+    'vertical-align:middle}' +
+    'iframe,frame,object,embed{background:#eceff1 !important;outline:1px dashed #90a4ae}' +
+    // Scroll positions come from the visitor; the mirror must not adjust them by itself.
+    '*{overflow-anchor:none !important}';
+
+  const RESYNC_RETRY_MS = 3000;
+
+  // ---------------------------------------------------------------------------------------
+  // Query parameters (case-insensitive names, like the product's viewer URL).
+
+  const query = new URLSearchParams(location.search);
+  function param(name) {
+    const want = name.toLowerCase();
+    for (const [k, v] of query) {
+      if (k.toLowerCase() === want) return v;
+    }
+    return null;
+  }
+  const key = (param('SessionKey') || param('VisitorId') || param('key') || '').trim();
+  const waitMode = param('wait') === '1' || param('wait') === 'true';
+  const agentName = (param('name') || param('agentname') || 'Agent').slice(0, 64);
+  const group = param('group');
+
+  // ---------------------------------------------------------------------------------------
+  // Elements.
+
+  const $ = (id) => document.getElementById(id);
+  const frame = $('glance-mirror');
+  const stage = $('glance-stage');
+  const box = $('glance-frame-box');
+  const ui = {
+    key: $('glance-key'),
+    url: $('glance-url'),
+    browser: $('glance-browser'),
+    state: $('glance-state'),
+    viewport: $('glance-viewport'),
+    scroll: $('glance-scroll'),
+    conn: $('glance-conn'),
+    overlay: $('glance-overlay-text'),
+    title: $('glance-message-title'),
+    text: $('glance-message-text'),
+    leave: $('glance-leave'),
+    end: $('glance-end'),
+  };
+
+  // ---------------------------------------------------------------------------------------
+  // Viewer state.
+
+  const S = {
+    state: 'waiting',
+    final: false,          // no more reconnects (ended, left, notfound without wait)
+    ws: null,
+    retries: 0,
+    retryTimer: 0,
+    frameLoaded: false,
+    frameStandards: null,  // mode of the loaded mirror document
+    frameWant: null,       // mode being loaded
+    framePromise: null,
+    doc: null,
+    nodes: new Map(),      // gid -> Node
+    page: null,
+    seq: 0,
+    base: '',
+    url: '',
+    title: '',
+    ua: '',
+    vw: 0,
+    vh: 0,
+    sx: 0,
+    sy: 0,
+    snapshots: 0,
+    diffs: 0,
+    resyncing: false,
+    resyncAt: 0,
+    scrollTimers: [],
+  };
+  const gidOf = new WeakMap();     // Node -> gid
+  const maskSize = new WeakMap();  // masked Element -> [w, h]
+  const linkHref = new WeakMap();  // <link> -> href as sent (kept while rel is not stylesheet)
+
+  const pub = (window.glanceViewer = {
+    key: key,
+    page: null,
+    seq: 0,
+    snapshots: 0,
+    diffs: 0,
+    state: 'waiting',
+    url: '',
+    vw: 0,
+    vh: 0,
+    sx: 0,
+    sy: 0,
+    resyncing: false,
+    name: agentName,
+  });
+
+  function publish() {
+    pub.page = S.page;
+    pub.seq = S.seq;
+    pub.snapshots = S.snapshots;
+    pub.diffs = S.diffs;
+    pub.state = S.state;
+    pub.url = S.url;
+    pub.vw = S.vw;
+    pub.vh = S.vh;
+    pub.sx = S.sx;
+    pub.sy = S.sy;
+    pub.resyncing = S.resyncing;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Header and states.
+
+  function describeBrowser(ua) {
+    if (!ua) return '\u2013';
+    const pick = (re) => { const m = re.exec(ua); return m ? m[1].split('.')[0] : null; };
+    let b = 'Unknown browser';
+    let v;
+    if ((v = pick(/Edg(?:e|A|iOS)?\/([\d.]+)/))) b = 'Edge ' + v;
+    else if ((v = pick(/OPR\/([\d.]+)/))) b = 'Opera ' + v;
+    else if ((v = pick(/SamsungBrowser\/([\d.]+)/))) b = 'Samsung Internet ' + v;
+    else if ((v = pick(/Firefox\/([\d.]+)/)) || (v = pick(/FxiOS\/([\d.]+)/))) b = 'Firefox ' + v;
+    else if ((v = pick(/(?:Chrome|CriOS)\/([\d.]+)/))) b = (/HeadlessChrome/.test(ua) ? 'Headless Chrome ' : 'Chrome ') + v;
+    else if (/Safari\//.test(ua) && (v = pick(/Version\/([\d.]+)/))) b = 'Safari ' + v;
+    let os = '';
+    if (/Windows/.test(ua)) os = 'Windows';
+    else if (/Android/.test(ua)) os = 'Android';
+    else if (/iPhone|iPad|iPod/.test(ua)) os = 'iOS';
+    else if (/Mac OS X|Macintosh/.test(ua)) os = 'macOS';
+    else if (/CrOS/.test(ua)) os = 'ChromeOS';
+    else if (/Linux/.test(ua)) os = 'Linux';
+    return os ? b + ' on ' + os : b;
+  }
+
+  function round(n) { return Math.round(Number(n) || 0); }
+
+  function renderHeader() {
+    ui.key.textContent = key || '\u2013';
+    ui.url.textContent = S.url || '\u2013';
+    ui.url.title = S.title ? S.title + '\n' + S.url : S.url;
+    ui.browser.textContent = describeBrowser(S.ua);
+    ui.browser.title = S.ua || '';
+    ui.state.textContent = S.resyncing ? S.state + ' (resyncing)' : S.state;
+    ui.viewport.textContent = S.vw && S.vh ? round(S.vw) + ' \u00d7 ' + round(S.vh) : '\u2013';
+    ui.scroll.textContent = S.page ? round(S.sx) + ', ' + round(S.sy) : '\u2013';
+    document.title = 'Session ' + (key || '?') + (S.title ? ' \u2013 ' + S.title : '');
+  }
+
+  const OVERLAY = {
+    away: 'Visitor is on a page without cobrowse',
+    paused: 'Session paused',
+  };
+
+  function renderOverlay() {
+    let sync = '';
+    let text = OVERLAY[S.state] || '';
+    if (!text && S.state === 'active') {
+      if (S.resyncing) { sync = 'resyncing'; text = 'Resynchronizing\u2026'; }
+      else if (!S.page) { sync = 'loading'; text = 'Loading the visitor\u2019s page\u2026'; }
+    }
+    if (sync) document.body.dataset.sync = sync;
+    else delete document.body.dataset.sync;
+    ui.overlay.textContent = text;
+  }
+
+  function showMessage(title, text) {
+    ui.title.textContent = title;
+    ui.text.textContent = text || '';
+  }
+
+  function setState(state) {
+    S.state = state;
+    document.body.dataset.state = state;
+    renderOverlay();
+    renderHeader();
+    publish();
+  }
+
+  function setConn(text) { ui.conn.textContent = text; }
+
+  // ---------------------------------------------------------------------------------------
+  // Layout: the iframe has the visitor's viewport size and is scaled to fit the stage.
+
+  function layout() {
+    const vw = S.vw > 0 ? S.vw : 1280;
+    const vh = S.vh > 0 ? S.vh : 720;
+    const aw = Math.max(stage.clientWidth - 16, 50);
+    const ah = Math.max(stage.clientHeight - 16, 50);
+    const scale = Math.min(aw / vw, ah / vh, 1);
+    frame.style.width = vw + 'px';
+    frame.style.height = vh + 'px';
+    frame.style.transform = 'scale(' + scale + ')';
+    box.style.width = vw * scale + 'px';
+    box.style.height = vh * scale + 'px';
+    box.style.left = Math.max((stage.clientWidth - vw * scale) / 2, 0) + 'px';
+    box.style.top = Math.max((stage.clientHeight - vh * scale) / 2, 0) + 'px';
+    box.dataset.scale = String(scale);
+  }
+  window.addEventListener('resize', layout);
+
+  // ---------------------------------------------------------------------------------------
+  // The mirror document.
+
+  /** (Re)loads the iframe with an empty document of the wanted mode and resolves when ready. */
+  function loadFrame(standards) {
+    return new Promise((resolve) => {
+      S.frameLoaded = false;
+      const done = () => {
+        S.frameLoaded = true;
+        S.frameStandards = standards;
+        S.doc = frame.contentDocument;
+        adoptSheet(S.doc);
+        resolve(S.doc);
+      };
+      frame.addEventListener('load', done, { once: true });
+      if (standards) {
+        // Our own fixed markup, never stream content: an empty no-quirks document.
+        frame.srcdoc = '<!DOCTYPE html><title>mirror</title>';
+      } else {
+        frame.removeAttribute('srcdoc');
+        frame.src = 'about:blank';
+      }
+    });
+  }
+
+  /** The mirror document in the wanted mode (no-quirks when the page has a doctype). */
+  async function prepareFrame(standards) {
+    if (S.framePromise && S.frameWant === standards) {
+      await S.framePromise;
+      if (S.frameLoaded && frame.contentDocument === S.doc) return S.doc;
+    }
+    S.frameWant = standards;
+    S.framePromise = loadFrame(standards);
+    return S.framePromise;
+  }
+
+  function adoptSheet(doc) {
+    try {
+      const win = doc.defaultView;
+      const sheet = new win.CSSStyleSheet();
+      sheet.replaceSync(MIRROR_CSS);
+      doc.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      console.warn('glance viewer: adoptedStyleSheets unavailable', e);
+    }
+  }
+
+  function clearMirror() {
+    for (const t of S.scrollTimers) clearTimeout(t);
+    S.scrollTimers = [];
+    S.nodes.clear();
+    if (S.doc) {
+      try { S.doc.replaceChildren(); } catch (e) { /* keep going */ }
+    }
+  }
+
+  function isElement(n) { return n && n.nodeType === 1; }
+
+  function dangerousUrl(value) {
+    // Browsers ignore ASCII whitespace and control characters inside a scheme.
+    // eslint-disable-next-line no-control-regex
+    const s = String(value).replace(/[\u0000-\u0020\u007f-\u009f]/g, '').toLowerCase();
+    return s.startsWith('javascript:') || s.startsWith('vbscript:') || s.startsWith('livescript:') ||
+      s.startsWith('data:text/html') || s.startsWith('data:application/xhtml') ||
+      s.startsWith('data:text/xml') || s.startsWith('data:application/xml');
+  }
+
+  function absolute(value) {
+    const v = String(value);
+    if (!S.base || v === '' || v.startsWith('#')) return v;
+    try { return new URL(v, S.base).href; } catch (e) { return v; }
+  }
+
+  function absoluteSrcset(value) {
+    if (!S.base) return value;
+    return String(value).split(',').map((part) => {
+      const m = /^(\s*)(\S+)(.*)$/.exec(part);
+      if (!m) return part;
+      if (dangerousUrl(m[2])) return '';
+      return m[1] + absolute(m[2]) + m[3];
+    }).filter((p) => p.trim() !== '').join(',');
+  }
+
+  /** The value to set for `name` on `el`, or null to drop the attribute. */
+  function sanitizeAttr(el, name, value) {
+    const lname = String(name).toLowerCase();
+    const tag = el.localName.toLowerCase();
+    let v = value == null ? '' : String(value);
+    if (lname.startsWith('on') || DROP_ATTRS.has(lname)) return null;
+    if (tag === 'base') return null;
+    if (tag === 'script' && lname !== 'type') return null;
+    if (FRAME_TAGS.has(tag) && FRAME_SRC_ATTRS.has(lname)) return null;
+    // Any attribute whose value is a script URL (also SVG <animate to=...>, <set>).
+    if (dangerousUrl(v)) return null;
+    if (URL_ATTRS.has(lname)) v = absolute(v);
+    else if (lname === 'srcset' || lname === 'imagesrcset') v = absoluteSrcset(v);
+    return v;
+  }
+
+  function rawSet(el, name, v) {
+    try {
+      if (name.startsWith('xlink:')) el.setAttributeNS(XLINK_NS, name, v);
+      else if (name === 'xmlns' || name.startsWith('xmlns:')) el.setAttributeNS(XMLNS_NS, name, v);
+      else if (name.startsWith('xml:')) el.setAttributeNS(XML_NS, name, v);
+      else el.setAttribute(name, v);
+    } catch (e) {
+      // A name the DOM refuses (e.g. "@click"): skipped.
+    }
+  }
+
+  function rawRemove(el, name) {
+    try { el.removeAttribute(name); } catch (e) { /* ignore */ }
+  }
+
+  /** <link>: only stylesheets keep an href (no preload, prefetch, icons, imports...). */
+  function fixLink(el) {
+    const href = linkHref.get(el);
+    const rel = (el.getAttribute('rel') || '').toLowerCase().split(/\s+/);
+    if (href != null && rel.includes('stylesheet') && !dangerousUrl(href)) {
+      rawSet(el, 'href', absolute(href));
+    } else {
+      rawRemove(el, 'href');
+    }
+  }
+
+  function setAttr(el, name, value) {
+    name = String(name);
+    if (el.localName === 'link' && el.namespaceURI !== SVG_NS && name.toLowerCase() === 'href') {
+      if (value == null) linkHref.delete(el);
+      else linkHref.set(el, String(value));
+      fixLink(el);
+      return;
+    }
+    if (value == null) {
+      rawRemove(el, name);
+    } else {
+      const v = sanitizeAttr(el, name, value);
+      if (v == null) rawRemove(el, name);
+      else rawSet(el, name, v);
+    }
+    if (el.localName === 'link' && name.toLowerCase() === 'rel') fixLink(el);
+    if (name.toLowerCase() === 'style' && maskSize.has(el)) paintMask(el);
+  }
+
+  function paintMask(el) {
+    const size = maskSize.get(el);
+    if (!size || !el.style) return;
+    el.style.setProperty('width', (Number(size[0]) || 0) + 'px', 'important');
+    el.style.setProperty('height', (Number(size[1]) || 0) + 'px', 'important');
+  }
+
+  function mask(el, w, h) {
+    maskSize.set(el, [w, h]);
+    rawSet(el, 'data-glance-masked', '');
+    paintMask(el);
+  }
+
+  function makeElement(doc, tag, attrs, opts) {
+    tag = String(tag);
+    const ns = opts && opts.ns;
+    let el;
+    try {
+      if (ns === 'svg') el = doc.createElementNS(SVG_NS, tag);
+      else if (ns === 'math') el = doc.createElementNS(MATH_NS, tag);
+      else el = doc.createElement(tag);
+    } catch (e) {
+      el = doc.createElement('span');
+      rawSet(el, 'data-glance-tag', tag.slice(0, 64));
+    }
+    if (Array.isArray(attrs)) {
+      for (let i = 0; i + 1 < attrs.length; i += 2) {
+        const name = String(attrs[i]);
+        if (opts && opts.m && !MASK_SAFE.has(name)) continue;
+        setAttr(el, name, attrs[i + 1]);
+      }
+    }
+    if (opts && Array.isArray(opts.m)) mask(el, opts.m[0], opts.m[1]);
+    return el;
+  }
+
+  function makeNode(doc, r, pending) {
+    if (!Array.isArray(r) || r.length < 4) throw new Error('bad record');
+    const kind = r[2];
+    let node;
+    if (kind === KIND_ELEMENT) {
+      const opts = r[5] && typeof r[5] === 'object' ? r[5] : null;
+      node = makeElement(doc, r[3], r[4], opts);
+      if (opts && !opts.m) {
+        if (typeof opts.v === 'string') pending.push(['v', node, opts.v]);
+        if (typeof opts.k === 'boolean') pending.push(['k', node, opts.k]);
+      }
+    } else if (kind === KIND_TEXT) {
+      node = doc.createTextNode(String(r[3]));
+    } else if (kind === KIND_COMMENT) {
+      node = doc.createComment(String(r[3]));
+    } else if (kind === KIND_DOCTYPE) {
+      try {
+        node = doc.implementation.createDocumentType(String(r[3]) || 'html', '', '');
+      } catch (e) {
+        node = doc.createComment('doctype'); // kept detached: only the gid entry matters
+      }
+    } else {
+      throw new Error('unknown node kind ' + kind);
+    }
+    const gid = Number(r[0]);
+    if (!Number.isInteger(gid) || gid <= 0) throw new Error('bad gid');
+    gidOf.set(node, gid);
+    return node;
+  }
+
+  /** Appends, tolerating what the DOM refuses (e.g. text directly under the document). */
+  function safeAppend(parent, node) {
+    try { parent.appendChild(node); } catch (e) { /* stays detached */ }
+  }
+
+  function applyPending(pending) {
+    for (const [what, el, v] of pending) {
+      try {
+        if (what === 'v') el.value = v;
+        else el.checked = v;
+      } catch (e) { /* e.g. file inputs */ }
+    }
+  }
+
+  /** Removes `node` (and its subtree) from the document and the gid map. */
+  function forget(node) {
+    if (node.parentNode) node.parentNode.removeChild(node);
+    const stack = [node];
+    while (stack.length) {
+      const n = stack.pop();
+      const g = gidOf.get(n);
+      if (g !== undefined && S.nodes.get(g) === n) S.nodes.delete(g);
+      for (let c = n.firstChild; c; c = c.nextSibling) stack.push(c);
+    }
+  }
+
+  function get(gid) {
+    const n = gid === 0 ? S.doc : S.nodes.get(gid);
+    if (!n) throw new Error('unknown node ' + gid);
+    return n;
+  }
+
+  function getElement(gid) {
+    const n = get(gid);
+    if (!isElement(n)) throw new Error('node ' + gid + ' is not an element');
+    return n;
+  }
+
+  // ---- snapshot ----
+
+  async function applySnapshot(m) {
+    if (!Array.isArray(m.nodes)) throw new Error('snapshot without nodes');
+    const standards = m.nodes.some((r) => Array.isArray(r) && r[2] === KIND_DOCTYPE && r[1] === 0);
+    clearMirror();
+    const doc = await prepareFrame(standards);
+    clearMirror();
+    S.page = null;
+    S.seq = 0;
+    S.base = String(m.base || m.url || '');
+    S.url = String(m.url || S.url);
+    if (m.title) S.title = String(m.title);
+    S.vw = Number(m.vw) || 0;
+    S.vh = Number(m.vh) || 0;
+    layout();
+    const pending = [];
+    for (const r of m.nodes) {
+      const node = makeNode(doc, r, pending);
+      const gid = Number(r[0]);
+      if (S.nodes.has(gid)) throw new Error('duplicate gid ' + gid);
+      S.nodes.set(gid, node);
+      const parent = Number(r[1]);
+      if (parent === 0) {
+        if (node.nodeType === KIND_DOCTYPE || node.nodeType === KIND_ELEMENT ||
+            node.nodeType === KIND_COMMENT) safeAppend(doc, node);
+      } else {
+        const p = S.nodes.get(parent);
+        if (!p || !(isElement(p))) throw new Error('bad parent ' + parent);
+        safeAppend(p, node);
+      }
+    }
+    applyPending(pending);
+    S.page = String(m.page);
+    S.seq = Number(m.seq) || 0;
+    S.snapshots += 1;
+    S.resyncing = false;
+    setScroll(0, m.sx, m.sy);
+    if (Array.isArray(m.scrolls)) {
+      for (const s of m.scrolls) {
+        if (Array.isArray(s) && S.nodes.has(Number(s[0]))) setScroll(Number(s[0]), s[1], s[2]);
+      }
+    }
+    // Images and fonts arriving later change the layout: re-apply the window scroll.
+    const page = S.page;
+    for (const ms of [100, 500, 1500]) {
+      S.scrollTimers.push(setTimeout(() => {
+        if (S.page === page) scrollWindow(S.sx, S.sy);
+      }, ms));
+    }
+  }
+
+  // ---- diff operations ----
+
+  function scrollWindow(x, y) {
+    const win = frame.contentWindow;
+    if (win) {
+      try { win.scrollTo(Number(x) || 0, Number(y) || 0); } catch (e) { /* ignore */ }
+    }
+  }
+
+  function setScroll(gid, x, y) {
+    if (gid === 0) {
+      S.sx = Number(x) || 0;
+      S.sy = Number(y) || 0;
+      scrollWindow(S.sx, S.sy);
+    } else {
+      const el = getElement(gid);
+      el.scrollLeft = Number(x) || 0;
+      el.scrollTop = Number(y) || 0;
+    }
+  }
+
+  function opChildren(parentGid, list, records) {
+    if (!Array.isArray(list) || !Array.isArray(records)) throw new Error('bad c op');
+    const parent = get(parentGid);
+    if (parent !== S.doc && (!isElement(parent) || maskSize.has(parent))) {
+      throw new Error('node ' + parentGid + ' cannot have children');
+    }
+    const doc = S.doc;
+    const pending = [];
+    const fresh = new Set();
+    for (const r of records) {
+      const gid = Number(Array.isArray(r) ? r[0] : NaN);
+      const old = S.nodes.get(gid);
+      if (old && (old === parent || old.contains(parent))) {
+        throw new Error('record ' + gid + ' would replace an ancestor of ' + parentGid);
+      }
+      if (old) forget(old);
+      const node = makeNode(doc, r, pending);
+      S.nodes.set(gid, node);
+      const p = Number(r[1]);
+      if (p !== parentGid) {
+        const pn = S.nodes.get(p);
+        if (!fresh.has(p) || !pn || !isElement(pn) || maskSize.has(pn)) {
+          throw new Error('record ' + gid + ' has a parent outside this op');
+        }
+        safeAppend(pn, node);
+      }
+      fresh.add(gid);
+    }
+    const wanted = [];
+    const seen = new Set();
+    for (const g of list) {
+      const gid = Number(g);
+      if (seen.has(gid)) throw new Error('repeated child ' + gid);
+      seen.add(gid);
+      const n = S.nodes.get(gid);
+      const ok = n && (n.parentNode === parent || (fresh.has(gid) && !n.parentNode));
+      if (!ok) throw new Error('node ' + gid + ' is not a child of ' + parentGid);
+      wanted.push(n);
+    }
+    const keep = new Set(wanted);
+    for (const c of Array.from(parent.childNodes)) {
+      if (!keep.has(c)) forget(c);
+    }
+    let ref = parent.firstChild;
+    for (const n of wanted) {
+      if (n === ref) {
+        ref = ref.nextSibling;
+      } else {
+        try { parent.insertBefore(n, ref); } catch (e) { /* refused by the DOM: detached */ }
+      }
+    }
+    // Fresh records left detached (listed nowhere) are dropped.
+    for (const gid of fresh) {
+      const n = S.nodes.get(gid);
+      if (n && !n.parentNode && !seen.has(gid)) forget(n);
+    }
+    applyPending(pending);
+  }
+
+  function applyOp(op) {
+    if (!Array.isArray(op)) throw new Error('bad op');
+    switch (op[0]) {
+      case 'c':
+        opChildren(Number(op[1]), op[2], op[3]);
+        break;
+      case 'a': {
+        const el = getElement(Number(op[1]));
+        const name = String(op[2]);
+        if (maskSize.has(el) && !MASK_SAFE.has(name)) break;
+        setAttr(el, name, op[3] == null ? null : String(op[3]));
+        break;
+      }
+      case 'x': {
+        const n = get(Number(op[1]));
+        if (n.nodeType !== KIND_TEXT && n.nodeType !== KIND_COMMENT) {
+          throw new Error('x on a non-text node');
+        }
+        n.data = String(op[2]);
+        break;
+      }
+      case 'v': {
+        const el = getElement(Number(op[1]));
+        if (!maskSize.has(el)) applyPending([['v', el, String(op[2])]]);
+        break;
+      }
+      case 'k': {
+        const el = getElement(Number(op[1]));
+        if (!maskSize.has(el)) applyPending([['k', el, !!op[2]]]);
+        break;
+      }
+      case 's':
+        setScroll(Number(op[1]), op[2], op[3]);
+        break;
+      case 'w':
+        S.vw = Number(op[1]) || 0;
+        S.vh = Number(op[2]) || 0;
+        layout();
+        break;
+      case 'm': {
+        const el = getElement(Number(op[1]));
+        while (el.firstChild) forget(el.firstChild);
+        for (const a of Array.from(el.attributes)) {
+          if (!MASK_SAFE.has(a.name)) rawRemove(el, a.name);
+        }
+        mask(el, op[2], op[3]);
+        break;
+      }
+      default:
+        throw new Error('unknown op ' + op[0]);
+    }
+  }
+
+  function applyDiff(m) {
+    if (S.resyncing) {
+      // Waiting for the snapshot we asked for; ask again only if it does not come.
+      if (Date.now() - S.resyncAt > RESYNC_RETRY_MS) resync('still out of sync');
+      return;
+    }
+    const seq = Number(m.seq);
+    if (S.page === null || m.page !== S.page || seq !== S.seq + 1 || !Array.isArray(m.ops)) {
+      resync('sequence gap: have ' + S.page + '/' + S.seq + ', got ' + m.page + '/' + m.seq);
+      return;
+    }
+    for (const op of m.ops) applyOp(op);
+    S.seq = seq;
+    S.diffs += 1;
+  }
+
+  /** Drops the mirror and asks the server for its current snapshot. */
+  function resync(why) {
+    console.warn('glance viewer: resync:', why);
+    clearMirror();
+    S.page = null;
+    S.seq = 0;
+    S.resyncing = true;
+    S.resyncAt = Date.now();
+    send({ t: 'snapreq' });
+    renderOverlay();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Messages.
+
+  const queue = [];
+  let pumping = false;
+
+  function enqueue(m) {
+    queue.push(m);
+    if (!pumping) pump();
+  }
+
+  async function pump() {
+    pumping = true;
+    try {
+      while (queue.length) {
+        const m = queue.shift();
+        try {
+          await handle(m);
+        } catch (e) {
+          if (!S.final) resync(e && e.message ? e.message : String(e));
+        }
+        renderHeader();
+        renderOverlay();
+        publish();
+      }
+    } finally {
+      pumping = false;
+    }
+  }
+
+  async function handle(m) {
+    if (!m || typeof m !== 'object' || S.final) return;
+    switch (m.t) {
+      case 'session':
+        onSession(m);
+        break;
+      case 'snap':
+        await applySnapshot(m);
+        break;
+      case 'diff':
+        applyDiff(m);
+        break;
+      case 'ended':
+        S.final = true;
+        setState('ended');
+        showMessage('Session ended',
+          m.reason === 'agent' ? 'The session was ended by an agent.'
+            : m.reason === 'timeout' ? 'The visitor did not come back.'
+              : 'The visitor ended the session.');
+        clearMirror();
+        closeSocket();
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onSession(m) {
+    if (m.state === 'notfound') {
+      if (waitMode) {
+        setState('waiting');
+        showMessage('Waiting for the visitor\u2026',
+          'Session ' + key + ' has not started yet. This page joins it as soon as it does.');
+      } else {
+        S.final = true;
+        setState('notfound');
+        showMessage('Session not found',
+          'There is no session with key ' + key + '. Check the key with the visitor.');
+        closeSocket();
+      }
+      return;
+    }
+    if (typeof m.url === 'string' && m.url) S.url = m.url;
+    if (typeof m.title === 'string' && m.title) S.title = m.title;
+    if (typeof m.ua === 'string' && m.ua) S.ua = m.ua;
+    const st = ['active', 'away', 'paused', 'ended', 'waiting'].includes(m.state) ? m.state : 'active';
+    if (st === 'ended') {
+      handle({ t: 'ended', reason: m.reason });
+      return;
+    }
+    setState(st);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Socket.
+
+  function send(obj) {
+    if (S.ws && S.ws.readyState === WebSocket.OPEN) {
+      S.ws.send(JSON.stringify(obj));
+      return true;
+    }
+    return false;
+  }
+
+  function closeSocket() {
+    clearTimeout(S.retryTimer);
+    const ws = S.ws;
+    S.ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try { ws.close(1000, 'agent left'); } catch (e) { /* ignore */ }
+    }
+    setConn('');
+  }
+
+  function connect() {
+    if (S.final) return;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let url = scheme + '//' + location.host + '/ws/agent?key=' + encodeURIComponent(key) +
+      '&name=' + encodeURIComponent(agentName);
+    if (group) url += '&group=' + encodeURIComponent(group);
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    S.ws = ws;
+    setConn(S.retries ? 'reconnecting\u2026' : 'connecting\u2026');
+    ws.onopen = () => {
+      S.retries = 0;
+      setConn('');
+    };
+    ws.onmessage = (e) => {
+      if (typeof e.data !== 'string') return;
+      let m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      enqueue(m);
+    };
+    ws.onclose = () => {
+      if (S.ws !== ws) return;
+      S.ws = null;
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (S.final) return;
+    S.retries += 1;
+    const base = Math.min(500 * Math.pow(2, S.retries - 1), 10000);
+    const delay = base / 2 + Math.random() * base / 2;
+    setConn('connection lost, retrying\u2026');
+    clearTimeout(S.retryTimer);
+    S.retryTimer = setTimeout(connect, delay);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Buttons.
+
+  ui.leave.addEventListener('click', () => {
+    S.final = true;
+    closeSocket();
+    queue.length = 0;
+    clearMirror();
+    setState('left');
+    showMessage('You left the session', 'The visitor\u2019s session goes on without you.');
+  });
+
+  ui.end.addEventListener('click', () => {
+    if (!send({ t: 'end' })) setConn('not connected');
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Start.
+
+  renderHeader();
+  layout();
+  if (!key || !/^[A-Za-z0-9_-]{1,64}$/.test(key)) {
+    S.final = true;
+    setState('notfound');
+    showMessage('Session not found', key ? 'The session key is not valid.' : 'No session key was given.');
+  } else {
+    setState('waiting');
+    showMessage(waitMode ? 'Waiting for the visitor\u2026' : 'Connecting\u2026', '');
+    // The mirror document is ready before the first snapshot arrives (usually).
+    prepareFrame(true);
+    connect();
+  }
+})();
