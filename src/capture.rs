@@ -280,7 +280,9 @@ impl Recorder {
                 return Err(CaptureError::Malformed("snapshot holds only nodes"));
             }
             let d = self.model.decode_node(&self.names, &mut r, None)?;
-            if d.skipped {
+            // A node moved during a time-slice yield can be met twice: keep the first record
+            // (the diff that follows the snapshot puts it where it now is).
+            if d.skipped || self.model.tree.contains(d.gid) {
                 continue;
             }
             self.model.tree.append(d.gid, d.parent)?;

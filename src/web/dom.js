@@ -16,6 +16,9 @@ const XLINK_NS = 'http://www.w3.org/1999/xlink';
 const OBSERVE = { childList: true, subtree: true, attributes: true, characterData: true };
 const PASSWORD = 'input[type=password i]';
 const FLUSH_MS = 30;
+// Per-node gid, kept as a symbol-keyed property: invisible to page code, and much cheaper than a
+// WeakMap lookup on a 100k-node walk.
+const GID = Symbol('glance-gid');
 
 const yieldTask = () => new Promise((resolve) => {
   const ch = new MessageChannel();
@@ -50,12 +53,14 @@ export class DomCapture {
     this.sel = user.concat([PASSWORD]).join(',');
     this.hasUserSel = user.length > 0;
     this.notify = notify;
-    this.gids = new WeakMap();
     this.next = 1;
     this.names = new Map();
     this.newNames = [];
-    this.ints = [];
+    this.buf = new Uint32Array(1 << 14);
+    this.len = 0;
     this.strs = [];
+    this.untagged = [];
+    this.tagging = false;
     this.pending = [];
     this.values = new Set();
     this.scrolls = new Set();
@@ -66,6 +71,7 @@ export class DomCapture {
     this.timer = 0;
     this.running = false;
     this.sn = []; this.sp = []; this.se = [];
+    this.gidName = this.name('data-gid');
     this.mo = new MutationObserver((recs) => {
       for (const r of recs) this.pending.push(r);
       this.maskDirty = true;
@@ -141,24 +147,75 @@ export class DomCapture {
     return id;
   }
 
+  /** Appends one number to the batch. */
+  w(x) {
+    if (this.len === this.buf.length) {
+      const nb = new Uint32Array(this.buf.length * 2);
+      nb.set(this.buf);
+      this.buf = nb;
+    }
+    this.buf[this.len++] = x;
+  }
+
   str(s) {
-    this.ints.push(s.length);
+    this.w(s.length);
     this.strs.push(s);
   }
 
+  has(n) {
+    return n[GID] !== undefined;
+  }
+
   gidOf(n) {
-    let g = this.gids.get(n);
+    let g = n[GID];
     if (g === undefined) {
       g = this.next++;
-      this.gids.set(n, g);
+      n[GID] = g;
     }
     return g;
   }
 
-  /** Tags an element with its gid (observer must be disconnected). */
-  tag(el, g) {
-    const s = String(g);
-    if (el.getAttribute('data-gid') !== s) el.setAttribute('data-gid', s);
+  /**
+   * Gives an element its gid. The `data-gid` attribute is written later, in idle slices (see
+   * `tagSome`): records already carry it, so a 100k-node snapshot is not held up by 60k
+   * attribute writes. `now` writes it at once (new nodes in a diff).
+   */
+  tagged(el, now) {
+    let g = el[GID];
+    if (g === undefined) {
+      g = this.next++;
+      el[GID] = g;
+      if (now) el.setAttribute('data-gid', g); else this.untagged.push(el);
+    } else if (now && el.getAttribute('data-gid') !== String(g)) {
+      el.setAttribute('data-gid', g);
+    }
+    return g;
+  }
+
+  /** Writes pending `data-gid` attributes in slices, observer disconnected. */
+  tagSome() {
+    if (this.tagging || !this.untagged.length) return;
+    this.tagging = true;
+    const step = () => {
+      if (!this.running) { this.tagging = false; return; }
+      this.pause();
+      try {
+        const q = this.untagged;
+        const deadline = performance.now() + 8;
+        let i = q.length;
+        while (i > 0) {
+          const el = q[--i];
+          const g = el[GID];
+          if (g !== undefined && el.getAttribute('data-gid') !== String(g)) el.setAttribute('data-gid', g);
+          if ((i & 255) === 0 && performance.now() > deadline) break;
+        }
+        q.length = i;
+      } finally {
+        this.resume();
+      }
+      if (this.untagged.length) setTimeout(step, 0); else this.tagging = false;
+    };
+    setTimeout(step, 0);
   }
 
   isMasked(el) {
@@ -171,12 +228,10 @@ export class DomCapture {
   }
 
   /** Emits one node; returns whether its children are emitted (false: tag them only). */
-  emitNode(n, p) {
+  emitNode(n, p, now) {
     const t = n.nodeType;
-    const ints = this.ints;
     if (t === 1) {
-      const g = this.gidOf(n);
-      this.tag(n, g);
+      const g = this.tagged(n, now);
       let flags = 0;
       const ns = n.namespaceURI;
       if (ns === SVG_NS) flags |= F_SVG; else if (ns === MATH_NS) flags |= F_MATH;
@@ -190,26 +245,36 @@ export class DomCapture {
         if (type === 'checkbox' || type === 'radio') flags |= F_HAS_CHECKED | (n.checked ? F_CHECKED : 0);
         else flags |= F_VALUE;
       }
-      const attrs = n.attributes;
-      const na = attrs.length;
-      ints.push(NODE, flags, g, p, 1, this.name(ln), na);
+      // getAttributeNames + getAttribute: no Attr node is created per attribute. `data-gid` is
+      // always sent first, with our value, whether or not it is written yet.
+      const names = n.getAttributeNames();
+      const na = names.length;
+      this.w(NODE); this.w(flags); this.w(g); this.w(p); this.w(1); this.w(this.name(ln));
+      const countAt = this.len;
+      this.w(0);
+      this.w(this.gidName);
+      this.str(String(g));
+      let count = 1;
       for (let i = 0; i < na; i++) {
-        const a = attrs[i];
-        ints.push(this.name(a.name));
-        this.str(a.value);
+        const an = names[i];
+        if (an === 'data-gid') continue;
+        this.w(this.name(an));
+        this.str(n.getAttribute(an));
+        count++;
       }
+      this.buf[countAt] = count;
       if (masked) {
         const r = n.getBoundingClientRect();
-        ints.push(px(r.width), px(r.height));
+        this.w(px(r.width)); this.w(px(r.height));
       }
       if (flags & F_VALUE) this.str(String(n.value));
       return !masked && ln !== 'script';
     }
     if (t === 3 || t === 8) {
-      ints.push(NODE, 0, this.gidOf(n), p, t);
+      this.w(NODE); this.w(0); this.w(this.gidOf(n)); this.w(p); this.w(t);
       this.str(n.data);
     } else if (t === 10) {
-      ints.push(NODE, 0, this.gidOf(n), p, 10);
+      this.w(NODE); this.w(0); this.w(this.gidOf(n)); this.w(p); this.w(10);
       this.str(n.name);
     }
     return false;
@@ -223,22 +288,24 @@ export class DomCapture {
   }
 
   /** Walks from the stack until it is empty (true) or the deadline passes (false). */
-  walkSome(deadline, seen) {
+  walkSome(deadline, seen, now) {
     const sn = this.sn, sp = this.sp, se = this.se;
     let count = 0;
     while (sn.length) {
       if ((++count & 511) === 0 && performance.now() > deadline) return false;
       const n = sn.pop(), p = sp.pop(), emit = se.pop();
-      if (seen.has(n)) continue;
-      seen.add(n);
+      if (seen !== null) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+      }
       let kids;
       if (emit) {
-        kids = this.emitNode(n, p);
+        kids = this.emitNode(n, p, now);
       } else {
-        if (n.nodeType === 1) this.tag(n, this.gidOf(n)); else this.gidOf(n);
+        if (n.nodeType === 1) this.tagged(n, now); else this.gidOf(n);
         kids = false;
       }
-      const g = this.gids.get(n);
+      const g = n[GID];
       for (let c = n.lastChild; c; c = c.previousSibling) {
         sn.push(c); sp.push(g); se.push(kids);
       }
@@ -247,8 +314,9 @@ export class DomCapture {
   }
 
   batch() {
-    const b = { ints: Uint32Array.from(this.ints), strs: this.strs.join(''), names: this.newNames.join('\0') };
-    this.ints = []; this.strs = []; this.newNames = [];
+    const b = { ints: this.buf.slice(0, this.len), strs: this.strs.join(''), names: this.newNames.join('\0') };
+    this.len = 0; this.strs = []; this.newNames = [];
+    if (this.buf.length > (1 << 20)) this.buf = new Uint32Array(1 << 14);
     return b;
   }
 
@@ -258,8 +326,10 @@ export class DomCapture {
     this.pause();
     this.pending = [];
     this.values.clear(); this.scrolls.clear(); this.viewportDirty = false;
-    this.ints = []; this.strs = [];
-    const seen = new Set();
+    this.len = 0; this.strs = [];
+    // No `seen` set here: a node moved during a yield may be met twice; the Rust side keeps the
+    // first record of a gid and drops the repeat (the following diff fixes its position).
+    const seen = null;
     this.maskDirty = true;
     this.stackInit(Array.from(document.childNodes), 0);
     for (;;) {
@@ -270,7 +340,7 @@ export class DomCapture {
           this.maskSet = new Set(document.querySelectorAll(this.sel));
           this.maskDirty = false;
         }
-        done = this.walkSome(performance.now() + budgetMs, seen);
+        done = this.walkSome(performance.now() + budgetMs, seen, false);
       } finally {
         this.maskSet = null;
         this.resume();
@@ -280,7 +350,9 @@ export class DomCapture {
       if (!this.running) throw new Error('capture stopped');
     }
     if (this.pending.length) this.schedule();
-    return this.batch();
+    const b = this.batch();
+    this.tagSome();
+    return b;
   }
 
   /** Everything that changed since the last call, as one flat batch (or null). */
@@ -297,8 +369,7 @@ export class DomCapture {
   collectInner() {
     const recs = this.pending;
     this.pending = [];
-    this.ints = []; this.strs = [];
-    const ints = this.ints;
+    this.len = 0; this.strs = [];
     const childTargets = new Set(), added = new Set(), attrs = new Map(), texts = new Set();
     for (const r of recs) {
       if (r.type === 'childList') {
@@ -325,28 +396,29 @@ export class DomCapture {
       }
     }
     for (const p of childTargets) {
-      if (seen.has(p) || !p.isConnected || !this.gids.has(p) && p !== document) continue;
+      if (seen.has(p) || !p.isConnected || !this.has(p) && p !== document) continue;
       if (p.nodeType === 1 && this.insideMask(p)) continue;
-      const pg = p === document ? 0 : this.gids.get(p);
-      ints.push(CHILDREN, pg, 0);
-      const countAt = ints.length - 1;
+      const pg = p === document ? 0 : this.gidOf(p);
+      this.w(CHILDREN); this.w(pg);
+      const countAt = this.len;
+      this.w(0);
       const fresh = [];
       let count = 0;
       for (let c = p.firstChild; c; c = c.nextSibling) {
         const t = c.nodeType;
         if (t !== 1 && t !== 3 && t !== 8 && t !== 10) continue;
-        const isNew = added.has(c) || !this.gids.has(c);
-        ints.push(this.gidOf(c));
+        const isNew = added.has(c) || !this.has(c);
+        this.w(this.gidOf(c));
         count++;
         if (isNew) fresh.push(c);
       }
-      ints[countAt] = count;
+      this.buf[countAt] = count;
       this.stackInit(fresh, pg);
-      this.walkSome(Infinity, seen);
-      ints.push(END);
+      this.walkSome(Infinity, seen, true);
+      this.w(END);
     }
     for (const [el, names] of attrs) {
-      if (seen.has(el) || !el.isConnected || !this.gids.has(el)) continue;
+      if (seen.has(el) || !el.isConnected || !this.has(el)) continue;
       const parent = el.parentElement;
       if (parent && this.insideMask(parent)) continue;
       const m = this.isMasked(el);
@@ -356,43 +428,43 @@ export class DomCapture {
         w = px(r.width); h = px(r.height);
         this.masked.add(el);
       }
-      ints.push(ATTRS, this.gids.get(el), m ? F_MASK : 0, w, h, names.size);
+      this.w(ATTRS); this.w(this.gidOf(el)); this.w(m ? F_MASK : 0); this.w(w); this.w(h); this.w(names.size);
       for (const n of names) {
-        ints.push(this.name(n));
+        this.w(this.name(n));
         const v = el.getAttribute(n);
-        if (v === null) ints.push(0); else { ints.push(1); this.str(v); }
+        if (v === null) this.w(0); else { this.w(1); this.str(v); }
       }
       if (this.hasUserSel && !m && el.firstElementChild) {
         for (const d of el.querySelectorAll(this.sel)) {
-          if (this.masked.has(d) || !this.gids.has(d) || seen.has(d)) continue;
+          if (this.masked.has(d) || !this.has(d) || seen.has(d)) continue;
           const r = d.getBoundingClientRect();
-          ints.push(ATTRS, this.gids.get(d), F_MASK, px(r.width), px(r.height), 0);
+          this.w(ATTRS); this.w(this.gidOf(d)); this.w(F_MASK); this.w(px(r.width)); this.w(px(r.height)); this.w(0);
           this.masked.add(d);
         }
       }
     }
     for (const t of texts) {
-      if (seen.has(t) || !t.isConnected || !this.gids.has(t)) continue;
-      ints.push(TEXT, this.gids.get(t));
+      if (seen.has(t) || !t.isConnected || !this.has(t)) continue;
+      this.w(TEXT); this.w(this.gidOf(t));
       this.str(t.data);
     }
     for (const el of this.values) {
-      if (seen.has(el) || !el.isConnected || !this.gids.has(el) || this.insideMask(el)) continue;
+      if (seen.has(el) || !el.isConnected || !this.has(el) || this.insideMask(el)) continue;
       const type = el.type;
       if (type === 'checkbox' || type === 'radio') {
-        ints.push(CHECKED, this.gids.get(el), el.checked ? 1 : 0);
+        this.w(CHECKED); this.w(this.gidOf(el)); this.w(el.checked ? 1 : 0);
       } else if ('value' in el) {
-        ints.push(VALUE, this.gids.get(el));
+        this.w(VALUE); this.w(this.gidOf(el));
         this.str(String(el.value));
       }
     }
     for (const t of this.scrolls) {
-      if (t === window) ints.push(SCROLL, 0, px(scrollX), px(scrollY));
-      else if (t.isConnected && this.gids.has(t)) ints.push(SCROLL, this.gids.get(t), px(t.scrollLeft), px(t.scrollTop));
+      if (t === window) { this.w(SCROLL); this.w(0); this.w(px(scrollX)); this.w(px(scrollY)); }
+      else if (t.isConnected && this.has(t)) { this.w(SCROLL); this.w(this.gidOf(t)); this.w(px(t.scrollLeft)); this.w(px(t.scrollTop)); }
     }
-    if (this.viewportDirty) ints.push(VIEWPORT, px(innerWidth), px(innerHeight));
+    if (this.viewportDirty) { this.w(VIEWPORT); this.w(px(innerWidth)); this.w(px(innerHeight)); }
     this.values.clear(); this.scrolls.clear(); this.viewportDirty = false;
-    if (!ints.length) return null;
+    if (!this.len) return null;
     return this.batch();
   }
 }

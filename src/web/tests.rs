@@ -22,6 +22,16 @@ fn js(code: &str) -> JsValue {
         .expect("test script")
 }
 
+async fn sleep(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .expect("window")
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .expect("timeout");
+    });
+    JsFuture::from(p).await.expect("sleep");
+}
+
 fn meta() -> PageMeta {
     PageMeta {
         url: "http://t.test/a/page.html".into(),
@@ -95,7 +105,8 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
         msg.contains("http://t.test/a/next.html"),
         "href made absolute"
     );
-    // Every element carries a unique data-gid.
+    // Every element carries a unique data-gid (written in idle slices after the snapshot).
+    sleep(200).await;
     let unique = js("const all = document.querySelectorAll('*');
         const s = new Set(); for (const e of all) { if (!e.hasAttribute('data-gid')) return -1; s.add(e.getAttribute('data-gid')); }
         return s.size === all.length ? all.length : -2;");
