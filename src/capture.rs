@@ -194,6 +194,8 @@ pub struct Recorder {
     model: Model,
     page: String,
     seq: u64,
+    /// The snapshot being written, and whether no record was written yet.
+    snap: Option<(String, bool)>,
 }
 
 #[derive(Debug, Default)]
@@ -256,13 +258,20 @@ impl Recorder {
 
     /// Builds a `snap` message from a walk of the whole document. Resets the model.
     pub fn snapshot(&mut self, flat: Flat<'_>, meta: &PageMeta) -> Result<String, CaptureError> {
+        self.snapshot_begin(meta);
+        self.snapshot_chunk(flat)?;
+        Ok(self.snapshot_end())
+    }
+
+    /// Starts a snapshot written in chunks (one per walker time slice). Resets the model.
+    pub fn snapshot_begin(&mut self, meta: &PageMeta) {
         self.model = Model {
             ever_password: std::mem::take(&mut self.model.ever_password),
             base: meta.base.clone(),
             ..Default::default()
         };
         self.seq += 1;
-        let mut out = String::with_capacity(flat.strs.len() + flat.ints.len() * 4 + 256);
+        let mut out = String::with_capacity(64 * 1024);
         write::snapshot_start(
             &mut out,
             &self.page,
@@ -273,8 +282,16 @@ impl Recorder {
             meta.viewport,
             meta.scroll,
         );
+        self.snap = Some((out, true));
+    }
+
+    /// Adds the nodes of one walker slice to the snapshot being built.
+    pub fn snapshot_chunk(&mut self, flat: Flat<'_>) -> Result<(), CaptureError> {
+        let Some((mut out, mut first)) = self.snap.take() else {
+            return Err(CaptureError::Malformed("snapshot chunk outside a snapshot"));
+        };
+        out.reserve(flat.strs.len() + flat.ints.len() * 4);
         let mut r = Reader::new(flat);
-        let mut first = true;
         while !r.done() {
             if r.int()? != entry::NODE {
                 return Err(CaptureError::Malformed("snapshot holds only nodes"));
@@ -293,8 +310,15 @@ impl Recorder {
             first = false;
             self.write_decoded(&mut out, &d);
         }
+        self.snap = Some((out, first));
+        Ok(())
+    }
+
+    /// Finishes the snapshot and returns the `snap` message.
+    pub fn snapshot_end(&mut self) -> String {
+        let (mut out, _) = self.snap.take().unwrap_or_default();
         out.push_str("]}");
-        Ok(out)
+        out
     }
 
     fn write_decoded(&self, out: &mut String, d: &Decoded<'_>) {

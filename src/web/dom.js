@@ -320,8 +320,12 @@ export class DomCapture {
     return b;
   }
 
-  /** A full snapshot, walked in time slices of `budgetMs` so no task blocks the page. */
-  async snapshot(budgetMs) {
+  /**
+   * A full snapshot, walked in time slices of `budgetMs` so no task blocks the page; each
+   * slice's nodes go to `onChunk(batch)` at once, so the wasm side's work is sliced too.
+   */
+  async snapshot(budgetMs, onChunk) {
+    await null; // let the caller finish before the first slice runs
     this.start();
     this.pause();
     this.pending = [];
@@ -345,14 +349,13 @@ export class DomCapture {
         this.maskSet = null;
         this.resume();
       }
+      onChunk(this.batch());
       if (done) break;
       await yieldTask();
       if (!this.running) throw new Error('capture stopped');
     }
     if (this.pending.length) this.schedule();
-    const b = this.batch();
     this.tagSome();
-    return b;
   }
 
   /** Everything that changed since the last call, as one flat batch (or null). */

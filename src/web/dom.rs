@@ -10,9 +10,14 @@ extern "C" {
     #[wasm_bindgen(constructor, catch)]
     pub fn new(selectors_json: &str, notify: &js_sys::Function) -> Result<DomCapture, JsValue>;
 
-    /// A full snapshot walked in time slices; resolves to a [`Batch`].
+    /// A full snapshot walked in time slices; each slice's [`Batch`] goes to `on_chunk`;
+    /// the promise resolves when the walk is complete.
     #[wasm_bindgen(method, catch)]
-    pub fn snapshot(this: &DomCapture, budget_ms: f64) -> Result<js_sys::Promise, JsValue>;
+    pub fn snapshot(
+        this: &DomCapture,
+        budget_ms: f64,
+        on_chunk: &js_sys::Function,
+    ) -> Result<js_sys::Promise, JsValue>;
 
     /// Pending changes as a [`Batch`], or `null`.
     #[wasm_bindgen(method, catch)]

@@ -56,6 +56,7 @@ pub struct Inner {
     paused: bool,
     snapshotting: bool,
     snapshot_again: bool,
+    snapshot_failed: bool,
     agents: Value,
     reconnect_timer: Option<Timeout>,
     events: Vec<(&'static str, Value)>,
@@ -136,6 +137,7 @@ impl Handle {
                 masks: None,
                 snapshotting: false,
                 snapshot_again: false,
+                snapshot_failed: false,
                 agents: json!({"count": 0, "agentlist": []}),
                 reconnect_timer: None,
                 events: Vec::new(),
@@ -432,6 +434,7 @@ impl Inner {
     }
 
     /// Starts a (time-sliced) full snapshot; a second request while one runs repeats it after.
+    /// Each walker slice is serialized as it arrives, so no single task holds the page long.
     fn begin_snapshot(&mut self) {
         if self.paused || self.masks.is_none() {
             return;
@@ -443,33 +446,6 @@ impl Inner {
         if !self.ensure_capture() {
             return;
         }
-        let Some(capture) = &self.capture else { return };
-        let promise = match capture.snapshot(SLICE_MS) {
-            Ok(p) => p,
-            Err(_) => return,
-        };
-        self.snapshotting = true;
-        let Some((rc, emit)) = self.handle() else {
-            return;
-        };
-        wasm_bindgen_futures::spawn_local(async move {
-            let res = JsFuture::from(promise).await;
-            run(&rc, &emit, move |i| i.finish_snapshot(res));
-        });
-    }
-
-    fn finish_snapshot(&mut self, res: Result<JsValue, JsValue>) {
-        self.snapshotting = false;
-        if self.phase == Phase::Idle || self.paused {
-            return;
-        }
-        let batch: Batch = match res {
-            Ok(v) => v.unchecked_into(),
-            Err(_) => return,
-        };
-        self.recorder.add_names(&batch.names());
-        let ints = batch.ints();
-        let strs = batch.strs();
         let meta = dom::page_meta()
             .ok()
             .and_then(|m| serde_json::from_str::<Value>(&m).ok())
@@ -487,21 +463,56 @@ impl Inner {
                 ),
             })
             .unwrap_or_default();
-        match self.recorder.snapshot(
-            Flat {
-                ints: &ints,
-                strs: &strs,
-            },
-            &meta,
-        ) {
-            Ok(msg) => {
-                self.outbox.clear();
-                let seq = self.recorder.seq();
-                self.send_text(&msg);
-                self.outbox.push(seq, msg);
+        self.recorder.snapshot_begin(&meta);
+        self.snapshot_failed = false;
+        let me = self.me.clone();
+        let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |batch: JsValue| {
+            if let (Some(rc), Some(emit)) = (me.upgrade(), EMIT.with(|e| e.borrow().clone())) {
+                run(&rc, &emit, |i| i.snapshot_chunk(batch.unchecked_into()));
             }
-            Err(e) => self.error("service", format!("snapshot failed: {e}")),
+        });
+        let Some(capture) = &self.capture else { return };
+        let promise = match capture.snapshot(SLICE_MS, on_chunk.as_ref().unchecked_ref()) {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        self.snapshotting = true;
+        let Some((rc, emit)) = self.handle() else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let res = JsFuture::from(promise).await;
+            drop(on_chunk);
+            run(&rc, &emit, move |i| i.finish_snapshot(res.is_ok()));
+        });
+    }
+
+    fn snapshot_chunk(&mut self, batch: Batch) {
+        if !self.snapshotting || self.snapshot_failed {
+            return;
         }
+        self.recorder.add_names(&batch.names());
+        let ints = batch.ints();
+        let strs = batch.strs();
+        if let Err(e) = self.recorder.snapshot_chunk(Flat {
+            ints: &ints,
+            strs: &strs,
+        }) {
+            self.snapshot_failed = true;
+            self.error("service", format!("snapshot failed: {e}"));
+        }
+    }
+
+    fn finish_snapshot(&mut self, walked: bool) {
+        self.snapshotting = false;
+        let msg = self.recorder.snapshot_end();
+        if self.phase == Phase::Idle || self.paused || !walked || self.snapshot_failed {
+            return;
+        }
+        self.outbox.clear();
+        let seq = self.recorder.seq();
+        self.send_text(&msg);
+        self.outbox.push(seq, msg);
         if std::mem::take(&mut self.snapshot_again) {
             self.begin_snapshot();
         }

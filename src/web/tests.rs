@@ -40,19 +40,15 @@ fn meta() -> PageMeta {
     }
 }
 
-fn run_batch(rec: &mut Recorder, b: &Batch, snapshot: bool) -> Option<String> {
+fn run_batch(rec: &mut Recorder, b: &Batch) -> Option<String> {
     rec.add_names(&b.names());
     let ints = b.ints();
     let strs = b.strs();
-    let flat = Flat {
+    rec.diff(Flat {
         ints: &ints,
         strs: &strs,
-    };
-    if snapshot {
-        Some(rec.snapshot(flat, &meta()).expect("snapshot"))
-    } else {
-        rec.diff(flat).expect("diff")
-    }
+    })
+    .expect("diff")
 }
 
 fn collect(cap: &DomCapture) -> Option<Batch> {
@@ -83,12 +79,30 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     let notify = Closure::<dyn FnMut()>::new(|| {});
     let cap = DomCapture::new(r##"["#card", ".secret"]"##, notify.as_ref().unchecked_ref())
         .expect("capture");
-    let batch: Batch = JsFuture::from(cap.snapshot(5.0).expect("start"))
-        .await
-        .expect("snapshot")
-        .unchecked_into();
+    let chunks = js_sys::Array::new();
+    let sink = chunks.clone();
+    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
+        sink.push(&b);
+    });
+    JsFuture::from(
+        cap.snapshot(1.0, on_chunk.as_ref().unchecked_ref())
+            .expect("start"),
+    )
+    .await
+    .expect("snapshot");
     let mut rec = Recorder::new("p1");
-    let msg = run_batch(&mut rec, &batch, true).expect("message");
+    rec.snapshot_begin(&meta());
+    for b in chunks.iter() {
+        let b: Batch = b.unchecked_into();
+        rec.add_names(&b.names());
+        let (ints, strs) = (b.ints(), b.strs());
+        rec.snapshot_chunk(Flat {
+            ints: &ints,
+            strs: &strs,
+        })
+        .expect("chunk");
+    }
+    let msg = rec.snapshot_end();
     for secret in [
         "4111111111111111",
         "card secret",
@@ -130,7 +144,7 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
         document.getElementById('card').dispatchEvent(new Event('input', {bubbles: true}));",
     );
     let b = collect(&cap).expect("changes");
-    let diff = run_batch(&mut rec, &b, false).expect("diff message");
+    let diff = run_batch(&mut rec, &b).expect("diff message");
     assert!(diff.contains("fresh text") && diff.contains("Bob") && diff.contains("big"));
     assert!(!diff.contains("5555444433332222"), "masked value leaked");
     let VisitorMsg::Diff(d) = parse_visitor(&diff).expect("parse diff") else {
@@ -144,7 +158,7 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
         pw.dispatchEvent(new Event('input', {bubbles: true}));",
     );
     if let Some(b) = collect(&cap) {
-        if let Some(m) = run_batch(&mut rec, &b, false) {
+        if let Some(m) = run_batch(&mut rec, &b) {
             assert!(
                 !m.contains("shown now") && !m.contains("hunter2secret"),
                 "{m}"
@@ -155,7 +169,7 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     js("document.querySelector('h1').classList.add('secret');
         document.querySelector('h1 b').textContent = 'late secret';");
     let b = collect(&cap).expect("changes");
-    let m = run_batch(&mut rec, &b, false).expect("diff");
+    let m = run_batch(&mut rec, &b).expect("diff");
     assert!(m.contains("[\"m\","), "mask op: {m}");
     assert!(!m.contains("late secret"), "{m}");
     cap.stop();
