@@ -793,3 +793,72 @@ impl FlatBuilder {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::Mirror;
+    use crate::protocol::{parse_visitor, VisitorMsg};
+
+    /// A chain of `depth` nested divs, each with a text child, as the JS walker would flatten it.
+    fn deep_chain(b: &mut FlatBuilder, depth: u32) {
+        let div = b.name("div");
+        let gid_name = b.name("data-gid");
+        for g in 1..=depth {
+            let parent = if g == 1 { 0 } else { (g - 1) * 2 - 1 };
+            let gid = g * 2 - 1;
+            b.ints
+                .extend([entry::NODE, 0, gid, parent, 1, div, 1, gid_name]);
+            b.string(&gid.to_string());
+            b.ints.extend([entry::NODE, 0, gid + 1, gid, 3]);
+            b.string("t");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_deep_snapshot_and_diff() {
+        let mut b = FlatBuilder::default();
+        deep_chain(&mut b, 10_000);
+        let names = b.take_new_names();
+        let (ints, strs) = b.take();
+        let mut rec = Recorder::new("p");
+        rec.add_names(&names);
+        let msg = rec
+            .snapshot(
+                Flat {
+                    ints: &ints,
+                    strs: &strs,
+                },
+                &PageMeta::default(),
+            )
+            .unwrap();
+        let VisitorMsg::Snap(snap) = parse_visitor(&msg).unwrap() else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(snap.nodes.len(), 20_000);
+        let mut m = Mirror::new();
+        m.apply_snapshot(&snap).unwrap();
+        // Append a child at the bottom of the chain.
+        let deepest = 10_000 * 2 - 1;
+        let p = b.name("p");
+        b.ints
+            .extend([entry::CHILDREN, deepest, 2, deepest + 1, 30_001]);
+        b.ints
+            .extend([entry::NODE, 0, 30_001, deepest, 1, p, 0, entry::END]);
+        let (ints, strs) = b.take();
+        rec.add_names(&b.take_new_names());
+        let diff = rec
+            .diff(Flat {
+                ints: &ints,
+                strs: &strs,
+            })
+            .unwrap()
+            .unwrap();
+        let VisitorMsg::Diff(d) = parse_visitor(&diff).unwrap() else {
+            panic!("not a diff")
+        };
+        m.apply_diff(&d).unwrap();
+        assert_eq!(m.children(deepest), &[deepest + 1, 30_001]);
+        assert_eq!(m.records().len(), 20_001);
+    }
+}
