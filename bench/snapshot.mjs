@@ -47,7 +47,7 @@ const INSTRUMENT = () => {
   window.WebSocket = function (url, protocols) {
     const ws = protocols ? new Orig(url, protocols) : new Orig(url);
     ws.addEventListener('message', (e) => {
-      if (typeof e.data === 'string' && e.data.startsWith('{"t":"welcome"')) window.__bench.welcome = performance.now();
+      if (typeof e.data === 'string' && e.data.includes('"welcome"') && JSON.parse(e.data).t === 'welcome') window.__bench.welcome = performance.now();
     });
     const send = ws.send.bind(ws);
     ws.send = (d) => {

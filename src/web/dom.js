@@ -19,6 +19,8 @@ const FLUSH_MS = 30;
 // Per-node gid, kept as a symbol-keyed property: invisible to page code, and much cheaper than a
 // WeakMap lookup on a 100k-node walk.
 const GID = Symbol('glance-gid');
+// Gids are unique per page, whichever capture assigned them (a capture is recreated on resume).
+let nextGid = 1;
 
 const yieldTask = () => new Promise((resolve) => {
   const ch = new MessageChannel();
@@ -45,6 +47,12 @@ export function pageMeta() {
   });
 }
 
+/** True when `node` or one of its ancestors is in `added`. */
+const underAdded = (node, added) => {
+  for (let a = node; a && a !== document; a = a.parentNode) if (added.has(a)) return true;
+  return false;
+};
+
 const px = (n) => (n > 0 ? Math.min(Math.round(n), 0x7fffffff) : 0);
 
 export class DomCapture {
@@ -53,7 +61,6 @@ export class DomCapture {
     this.sel = user.concat([PASSWORD]).join(',');
     this.hasUserSel = user.length > 0;
     this.notify = notify;
-    this.next = 1;
     this.names = new Map();
     this.newNames = [];
     this.buf = new Uint32Array(1 << 14);
@@ -169,7 +176,7 @@ export class DomCapture {
   gidOf(n) {
     let g = n[GID];
     if (g === undefined) {
-      g = this.next++;
+      g = nextGid++;
       n[GID] = g;
     }
     return g;
@@ -183,7 +190,7 @@ export class DomCapture {
   tagged(el, now) {
     let g = el[GID];
     if (g === undefined) {
-      g = this.next++;
+      g = nextGid++;
       el[GID] = g;
       if (now) el.setAttribute('data-gid', g); else this.untagged.push(el);
     } else if (now && el.getAttribute('data-gid') !== String(g)) {
@@ -400,6 +407,9 @@ export class DomCapture {
     }
     for (const p of childTargets) {
       if (seen.has(p) || !p.isConnected || !this.has(p) && p !== document) continue;
+      // A target inside an added subtree is sent whole with that subtree (by its parent's
+      // entry); listing it here too would re-send part of it and lose what moved within it.
+      if (underAdded(p, added)) continue;
       if (p.nodeType === 1 && this.insideMask(p)) continue;
       const pg = p === document ? 0 : this.gidOf(p);
       this.w(CHILDREN); this.w(pg);

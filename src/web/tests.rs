@@ -175,6 +175,119 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     cap.stop();
 }
 
+/// The records of the subtree rooted at the element with `id`.
+fn subtree(m: &Mirror, id: &str) -> Vec<crate::protocol::NodeRecord> {
+    use crate::protocol::NodeData;
+    let recs = m.records();
+    let Some(root) = recs.iter().position(|r| match &r.data {
+        NodeData::Element(e) => e.attrs.iter().any(|(n, v)| n == "id" && v == id),
+        _ => false,
+    }) else {
+        return Vec::new();
+    };
+    let mut inside = std::collections::HashSet::from([recs[root].gid]);
+    let mut out = vec![recs[root].clone()];
+    for r in &recs[root + 1..] {
+        if !inside.contains(&r.parent) {
+            break;
+        }
+        inside.insert(r.gid);
+        out.push(r.clone());
+    }
+    out
+}
+
+/// Snapshot of the current page through a fresh capture (gids are stable across captures).
+async fn fresh_mirror(masks: &str) -> Mirror {
+    let notify = Closure::<dyn FnMut()>::new(|| {});
+    let cap = DomCapture::new(masks, notify.as_ref().unchecked_ref()).expect("capture");
+    let chunks = js_sys::Array::new();
+    let sink = chunks.clone();
+    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
+        sink.push(&b);
+    });
+    JsFuture::from(
+        cap.snapshot(50.0, on_chunk.as_ref().unchecked_ref())
+            .expect("start"),
+    )
+    .await
+    .expect("snapshot");
+    cap.stop();
+    let mut rec = Recorder::new("p");
+    rec.snapshot_begin(&meta());
+    for b in chunks.iter() {
+        let b: Batch = b.unchecked_into();
+        rec.add_names(&b.names());
+        let (ints, strs) = (b.ints(), b.strs());
+        rec.snapshot_chunk(Flat {
+            ints: &ints,
+            strs: &strs,
+        })
+        .expect("chunk");
+    }
+    let VisitorMsg::Snap(s) = parse_visitor(&rec.snapshot_end()).expect("parse") else {
+        panic!("not a snapshot")
+    };
+    let mut m = Mirror::new();
+    m.apply_snapshot(&s).expect("apply");
+    m
+}
+
+#[wasm_bindgen_test]
+async fn reorder_inside_a_subtree_then_move_it_in_one_batch() {
+    js("const f = document.createElement('div'); f.id = 'fx-reorder'; document.body.appendChild(f);
+        f.innerHTML = '<main id=m></main><section id=s><ul><li>a</li><li>b</li><li>c</li></ul></section>';");
+    let notify = Closure::<dyn FnMut()>::new(|| {});
+    let cap = DomCapture::new("[]", notify.as_ref().unchecked_ref()).expect("capture");
+    let chunks = js_sys::Array::new();
+    let sink = chunks.clone();
+    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
+        sink.push(&b);
+    });
+    JsFuture::from(
+        cap.snapshot(50.0, on_chunk.as_ref().unchecked_ref())
+            .expect("start"),
+    )
+    .await
+    .expect("snapshot");
+    let mut rec = Recorder::new("p");
+    rec.snapshot_begin(&meta());
+    for b in chunks.iter() {
+        let b: Batch = b.unchecked_into();
+        rec.add_names(&b.names());
+        let (ints, strs) = (b.ints(), b.strs());
+        rec.snapshot_chunk(Flat {
+            ints: &ints,
+            strs: &strs,
+        })
+        .expect("chunk");
+    }
+    let VisitorMsg::Snap(s) = parse_visitor(&rec.snapshot_end()).expect("parse") else {
+        panic!("not a snapshot")
+    };
+    let mut mirror = Mirror::new();
+    mirror.apply_snapshot(&s).expect("apply");
+    js("const ul = document.querySelector('#s ul');
+        ul.insertBefore(ul.lastElementChild, ul.firstElementChild);
+        document.getElementById('m').appendChild(document.getElementById('s'));
+        const li = document.createElement('li'); li.textContent = 'd'; ul.appendChild(li);");
+    let b = collect(&cap).expect("changes");
+    let m = run_batch(&mut rec, &b).expect("diff");
+    let VisitorMsg::Diff(d) = parse_visitor(&m).expect("parse diff") else {
+        panic!("not a diff")
+    };
+    mirror.apply_diff(&d).expect("applies");
+    cap.stop();
+    let fresh = fresh_mirror("[]").await;
+    let ours = subtree(&mirror, "fx-reorder");
+    assert!(ours.len() > 10, "{ours:?}");
+    assert_eq!(
+        ours,
+        subtree(&fresh, "fx-reorder"),
+        "mirror differs from the page"
+    );
+}
+
 #[wasm_bindgen_test]
 fn invalid_selectors_are_found_by_the_browser() {
     assert_eq!(

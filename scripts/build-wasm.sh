@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Build the visitor engine to wasm and assemble dist/cobrowse/:
+#   GlanceCobrowseLoader.js, glance_cobrowse.js (wasm-bindgen --target web glue),
+#   glance_cobrowse_bg.wasm (wasm-opt -Oz).
+# Expects the tools from scripts/ensure-tools.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { echo "[build-wasm] $*"; }
+
+OUT=dist/cobrowse
+WASM_IN=target/wasm32-unknown-unknown/release/glance_cobrowse.wasm
+WASM_OUT="$OUT/glance_cobrowse_bg.wasm"
+
+[ -x .tools/bin/wasm-bindgen ] || { say "ERROR: .tools/bin/wasm-bindgen missing: run scripts/ensure-tools.sh" >&2; exit 1; }
+
+say "cargo build --target wasm32-unknown-unknown --release -p glance-cobrowse"
+cargo build --target wasm32-unknown-unknown --release -p glance-cobrowse
+
+mkdir -p "$OUT"
+rm -f "$OUT"/glance_cobrowse*
+say "wasm-bindgen --target web -> $OUT"
+.tools/bin/wasm-bindgen --target web --no-typescript --out-dir "$OUT" "$WASM_IN"
+
+# rustc >= 1.82/1.87 enables these wasm features by default for wasm32-unknown-unknown;
+# wasm-opt must be told, or it refuses to validate the module.
+WASM_OPT_FEATURES=(
+  --enable-bulk-memory
+  --enable-nontrapping-float-to-int
+  --enable-sign-ext
+  --enable-mutable-globals
+  --enable-multivalue
+  --enable-reference-types
+)
+if [ "${SKIP_WASM_OPT:-}" = "1" ]; then
+  say "SKIP_WASM_OPT=1: not running wasm-opt"
+elif [ -x .tools/bin/wasm-opt ]; then
+  # .tools/bin/wasm-opt is npm binaryen (see ensure-tools.sh: Debian's wasm-opt 108 breaks the module).
+  say "wasm-opt -Oz ($(.tools/bin/wasm-opt --version))"
+  .tools/bin/wasm-opt -Oz "${WASM_OPT_FEATURES[@]}" -o "$WASM_OUT.opt" "$WASM_OUT"
+  mv "$WASM_OUT.opt" "$WASM_OUT"
+else
+  say "ERROR: .tools/bin/wasm-opt missing: run scripts/ensure-tools.sh (or SKIP_WASM_OPT=1)" >&2
+  exit 1
+fi
+
+if [ -f loader/glance-cobrowse-loader.js ]; then
+  cp loader/glance-cobrowse-loader.js "$OUT/GlanceCobrowseLoader.js"
+else
+  say "WARNING: loader/glance-cobrowse-loader.js missing; $OUT/GlanceCobrowseLoader.js not written"
+fi
+
+say "sizes (raw / gzip -9):"
+total_raw=0; total_gz=0
+for f in "$OUT/GlanceCobrowseLoader.js" "$OUT/glance_cobrowse.js" "$WASM_OUT"; do
+  [ -f "$f" ] || continue
+  raw=$(wc -c <"$f"); gz=$(gzip -9 -c "$f" | wc -c)
+  total_raw=$((total_raw + raw)); total_gz=$((total_gz + gz))
+  printf '[build-wasm]   %-40s %9d B raw %9d B gzip\n' "$f" "$raw" "$gz"
+done
+printf '[build-wasm]   %-40s %9d B raw %9d B gzip\n' "total" "$total_raw" "$total_gz"
