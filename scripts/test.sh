@@ -46,7 +46,7 @@ layer_e2e() {
     if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error
     else npm install --no-audit --no-fund --loglevel=error; fi ) || return 1
   # One file at a time: each file starts its own server + browser, and CI has 2 cores.
-  node --test --test-concurrency=1 tests/e2e/*.test.mjs
+  node --test --test-concurrency=1 tests/e2e/*.test.mjs server/tests/viewer/*.test.mjs
 }
 
 declare -a PASSED=() FAILED=()

@@ -368,9 +368,16 @@ impl Recorder {
     }
 
     /// The operations of a mutation batch (exposed for tests).
+    ///
+    /// Masks first: every element the batch newly masks (a mask selector now matches, or it became
+    /// a password input) is turned into a placeholder before any other entry of the batch is
+    /// applied, so nothing added under it or set on it in the same batch is ever written.
     pub fn diff_ops(&mut self, flat: Flat<'_>) -> Result<Vec<Op>, CaptureError> {
-        let mut r = Reader::new(flat);
         let mut ops = Vec::new();
+        for (gid, w, h) in self.prescan_masks(flat)? {
+            self.model.mask(gid, w, h, &mut ops)?;
+        }
+        let mut r = Reader::new(flat);
         while !r.done() {
             match r.int()? {
                 entry::CHILDREN => self.children_entry(&mut r, &mut ops)?,
@@ -419,6 +426,74 @@ impl Recorder {
             }
         }
         Ok(ops)
+    }
+
+    /// Elements the batch newly masks, found without applying anything.
+    fn prescan_masks(&self, flat: Flat<'_>) -> Result<Vec<(Gid, f64, f64)>, CaptureError> {
+        let mut r = Reader::new(flat);
+        let mut found = Vec::new();
+        while !r.done() {
+            match r.int()? {
+                entry::CHILDREN => {
+                    r.int()?;
+                    let count = r.int()? as usize;
+                    if count > r.ints.len() {
+                        return Err(CaptureError::Malformed("child count"));
+                    }
+                    for _ in 0..count {
+                        r.int()?;
+                    }
+                    loop {
+                        match r.int()? {
+                            entry::END => break,
+                            entry::NODE => skip_node(&mut r)?,
+                            _ => return Err(CaptureError::Malformed("children entry")),
+                        }
+                    }
+                }
+                entry::ATTRS => {
+                    let gid = r.int()?;
+                    let flags = r.int()?;
+                    let (w, h) = (r.int()? as f64, r.int()? as f64);
+                    let n = r.int()? as usize;
+                    let mut password = false;
+                    for _ in 0..n {
+                        let name = r.int()? as usize;
+                        if r.int()? != 0 {
+                            let v = r.str()?;
+                            password |= self.names.get(name).is_some_and(|n| n == "type")
+                                && v.eq_ignore_ascii_case("password");
+                        }
+                    }
+                    let input =
+                        self.model.tags.get(&gid).is_some_and(|&t| {
+                            self.names.get(t as usize).is_some_and(|n| n == "input")
+                        });
+                    if flags & flag::MASK != 0 || (password && input) {
+                        found.push((gid, w, h));
+                    }
+                }
+                entry::TEXT | entry::VALUE => {
+                    r.int()?;
+                    r.str()?;
+                }
+                entry::CHECKED => {
+                    r.int()?;
+                    r.int()?;
+                }
+                entry::SCROLL => {
+                    r.int()?;
+                    r.int()?;
+                    r.int()?;
+                }
+                entry::VIEWPORT => {
+                    r.int()?;
+                    r.int()?;
+                }
+                _ => return Err(CaptureError::Malformed("unknown entry")),
+            }
+        }
+        Ok(found)
     }
 
     fn children_entry(
@@ -521,14 +596,8 @@ impl Recorder {
         if becomes_password {
             m.ever_password.insert(gid);
         }
-        if !m.masked.contains(&gid) && (flags & flag::MASK != 0 || m.ever_password.contains(&gid)) {
-            ops.push(Op::Mask { gid, w, h });
-            let mut removed = Vec::new();
-            m.tree
-                .set_children(gid, &[], &IdSet::default(), &mut removed)?;
-            m.forget(&removed);
-            m.masked.insert(gid);
-            m.sealed.insert(gid);
+        if flags & flag::MASK != 0 || m.ever_password.contains(&gid) {
+            m.mask(gid, w, h, ops)?;
         }
         let masked = m.masked.contains(&gid);
         let script = tag == "script";
@@ -596,7 +665,51 @@ fn filter_attr<'a>(base: &str, tag: &str, name: &'a str, value: &'a str) -> Opti
     Some(Cow::Borrowed(value))
 }
 
+/// Skips one NODE entry (after its code) without applying it.
+fn skip_node(r: &mut Reader<'_>) -> Result<(), CaptureError> {
+    let flags = r.int()?;
+    r.int()?;
+    r.int()?;
+    match r.int()? as u8 {
+        kind::ELEMENT => {
+            r.int()?;
+            let n = r.int()? as usize;
+            for _ in 0..n {
+                r.int()?;
+                r.str()?;
+            }
+            if flags & flag::MASK != 0 {
+                r.int()?;
+                r.int()?;
+            }
+            if flags & flag::HAS_VALUE != 0 {
+                r.str()?;
+            }
+        }
+        kind::TEXT | kind::COMMENT | kind::DOCTYPE => {
+            r.str()?;
+        }
+        _ => return Err(CaptureError::Malformed("node kind")),
+    }
+    Ok(())
+}
+
 impl Model {
+    /// Turns a tracked element into a masked placeholder (once); nothing below it stays tracked.
+    fn mask(&mut self, gid: Gid, w: f64, h: f64, ops: &mut Vec<Op>) -> Result<(), CaptureError> {
+        if self.masked.contains(&gid) || !self.tags.contains_key(&gid) {
+            return Ok(());
+        }
+        ops.push(Op::Mask { gid, w, h });
+        let mut removed = Vec::new();
+        self.tree
+            .set_children(gid, &[], &IdSet::default(), &mut removed)?;
+        self.forget(&removed);
+        self.masked.insert(gid);
+        self.sealed.insert(gid);
+        Ok(())
+    }
+
     fn is_plain_element(&self, gid: Gid) -> bool {
         self.tags.contains_key(&gid) && !self.masked.contains(&gid)
     }
