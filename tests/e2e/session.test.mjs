@@ -1,0 +1,87 @@
+// Session lifecycle end to end: fail-closed masking, the `agents` event, who ends a session.
+// Run: node --test tests/e2e/session.test.mjs   (after `make build`)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { E2E, sleep } from './harness.mjs';
+
+let e2e;
+before(async () => { e2e = await E2E.start(); });
+after(async () => { await e2e?.stop(); });
+
+function it(name, fn, { timeout = 90000 } = {}) {
+  test(name, { timeout }, async (t) => {
+    if (!e2e) throw new Error('harness did not start');
+    await e2e.run(fn)(t);
+  });
+}
+
+/** Records every visitor event on the page into window.__events. */
+async function recordEvents(page) {
+  await page.evaluate(() => {
+    window.__events = [];
+    const V = window.GLANCE.Cobrowse.Visitor;
+    for (const n of ['sessionstarting', 'sessionstart', 'sessioncontinue', 'sessionend', 'error',
+      'agents', 'connection', 'sessionpaused']) {
+      V.addEventListener(n, (e) => window.__events.push([n, JSON.parse(JSON.stringify(e ?? null))]));
+    }
+  });
+}
+
+async function waitEvent(page, name, pred = () => true, timeout = 10000) {
+  const t0 = Date.now();
+  for (;;) {
+    const evs = await page.evaluate(() => window.__events);
+    const hit = evs.find(([n, e]) => n === name && pred(e));
+    if (hit) return hit[1];
+    if (Date.now() - t0 > timeout) throw new Error(`no ${name} event; got ${JSON.stringify(evs)}`);
+    await sleep(50);
+  }
+}
+
+it('an invalid mask selector fails closed: maskingerror names it and no page content is sent', async (s) => {
+  const v = await s.openVisitor('/test-pages/bad-mask.html');
+  await recordEvents(v);
+  await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.startSession());
+  const err = await waitEvent(v, 'error', (e) => e.code === 'maskingerror');
+  assert.match(err.msg, /div\[\[broken/, 'the message names the bad selector');
+  await waitEvent(v, 'sessionend', (e) => e.reason === 'error');
+  await sleep(300);
+  assert.equal(s.messages({ side: 'visitor', dir: 'sent', t: 'snap' }).length, 0, 'no snapshot sent');
+  assert.equal(s.framesContaining('visible-only-to-the-visitor-9182').length, 0, 'no page text on the wire');
+  assert.equal(await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.inSession()), false);
+});
+
+it('agents event when an agent joins; the agent ending the session ends it for the visitor', async (s) => {
+  const v = await s.openVisitor('/demo/index.html');
+  await recordEvents(v);
+  const key = await s.startSession();
+  const start = await waitEvent(v, 'sessionstart');
+  assert.equal(start.sessionKey, key);
+  await waitEvent(v, 'sessioncontinue', (e) => e.sessionKey === key);
+  await s.openAgent(key);
+  const agents = await waitEvent(v, 'agents', (e) => e.count === 1);
+  assert.equal(agents.agentlist.length, 1);
+  assert.equal(agents.agentlist[0].role, 'agent');
+  await s.agent.click('text=End session');
+  const end = await waitEvent(v, 'sessionend');
+  assert.equal(end.reason, 'agent');
+  assert.equal(await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.inSession()), false);
+  assert.equal(await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.getSessionState()), null);
+  // The session cookie is gone: a reload does not continue it.
+  await s.openVisitor('/demo/index.html');
+  await recordEvents(s.visitor);
+  await sleep(500);
+  assert.equal(await s.visitor.evaluate(() => window.GLANCE.Cobrowse.Visitor.inSession()), false);
+});
+
+it('the visitor stopping the session ends it for the agent', async (s) => {
+  const v = await s.openVisitor('/demo/index.html');
+  await recordEvents(v);
+  const key = await s.startSession();
+  await s.openAgent(key);
+  await s.mirrorMatches();
+  await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.stopSession());
+  const end = await waitEvent(v, 'sessionend');
+  assert.equal(end.reason, 'visitor');
+  await s.waitAgentState('ended');
+});
