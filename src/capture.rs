@@ -209,8 +209,29 @@ struct Model {
     masked: IdSet,
     /// Inputs that were ever `type=password` (stay masked for good).
     ever_password: IdSet,
+    /// Last placeholder size of those inputs.
+    mask_sizes: IdMap<(f64, f64)>,
     base: String,
 }
+
+/// Longest single string (text, value, attribute) sent; longer text is truncated and longer
+/// URLs are dropped, so one huge string cannot make a message the server must refuse.
+pub const MAX_STRING_BYTES: usize = 4 << 20;
+
+/// `s` cut to at most [`MAX_STRING_BYTES`], on a character boundary.
+fn capped(s: &str) -> &str {
+    if s.len() <= MAX_STRING_BYTES {
+        return s;
+    }
+    let mut end = MAX_STRING_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The attribute that carries each element's gid in the page and in the mirror.
+pub const GID_ATTR: &str = "data-gid";
 
 const URL_ATTRS: &[&str] = &[
     "href",
@@ -267,6 +288,7 @@ impl Recorder {
     pub fn snapshot_begin(&mut self, meta: &PageMeta) {
         self.model = Model {
             ever_password: std::mem::take(&mut self.model.ever_password),
+            mask_sizes: std::mem::take(&mut self.model.mask_sizes),
             base: meta.base.clone(),
             ..Default::default()
         };
@@ -324,8 +346,9 @@ impl Recorder {
     fn write_decoded(&self, out: &mut String, d: &Decoded<'_>) {
         if d.kind == kind::ELEMENT {
             write::element_start(out, d.gid, d.parent, &self.names[d.tag_id as usize]);
-            for (i, (n, v)) in d.attrs.iter().enumerate() {
-                write::attr(out, i == 0, n, v);
+            write::gid_attr(out, d.gid);
+            for (n, v) in &d.attrs {
+                write::attr(out, false, n, v);
             }
             write::element_end(out, &d.opts);
         } else {
@@ -337,10 +360,8 @@ impl Recorder {
         let data = match d.kind {
             kind::ELEMENT => NodeData::Element(Element {
                 tag: self.names[d.tag_id as usize].clone(),
-                attrs: d
-                    .attrs
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                attrs: std::iter::once(("data-gid".to_string(), d.gid.to_string()))
+                    .chain(d.attrs.iter().map(|(n, v)| (n.to_string(), v.to_string())))
                     .collect(),
                 opts: d.opts.clone(),
             }),
@@ -400,7 +421,7 @@ impl Recorder {
                     if self.model.is_plain_element(gid) {
                         ops.push(Op::Value {
                             gid,
-                            value: value.to_string(),
+                            value: capped(value).to_string(),
                         });
                     }
                 }
@@ -515,6 +536,11 @@ impl Recorder {
             && (parent == DOCUMENT || self.model.tags.contains_key(&parent));
         let mut fresh = IdSet::default();
         let mut records = Vec::new();
+        let ancestors = if live {
+            self.model.tree.ancestors_or_self(parent)
+        } else {
+            IdSet::default()
+        };
         loop {
             match r.int()? {
                 entry::END => break,
@@ -524,7 +550,7 @@ impl Recorder {
                         continue;
                     }
                     if d.parent == parent {
-                        if self.model.tree.is_ancestor_or_self(d.gid, parent) {
+                        if ancestors.contains(&d.gid) {
                             return Err(CaptureError::Resync("node would contain itself".into()));
                         }
                         if self.model.tree.contains(d.gid) {
@@ -582,7 +608,9 @@ impl Recorder {
                 .names
                 .get(name_id)
                 .ok_or(CaptureError::Malformed("name id"))?;
-            changes.push((name.as_str(), value));
+            if name != GID_ATTR {
+                changes.push((name.as_str(), value));
+            }
         }
         let m = &mut self.model;
         let Some(&tag_id) = m.tags.get(&gid) else {
@@ -605,7 +633,7 @@ impl Recorder {
             let keep = if masked {
                 mask::is_safe_attr(name)
             } else if script {
-                name == "type" || name == "data-gid"
+                name == "type"
             } else {
                 true
             };
@@ -638,6 +666,10 @@ impl Recorder {
 
 /// Filters one attribute of an unmasked element: `None` drops it.
 fn filter_attr<'a>(base: &str, tag: &str, name: &'a str, value: &'a str) -> Option<Cow<'a, str>> {
+    if value.len() > MAX_STRING_BYTES && (URL_ATTRS.contains(&name) || name == "srcset") {
+        return None;
+    }
+    let value = capped(value);
     let lname = name.as_bytes();
     if lname.len() >= 2 && lname[..2].eq_ignore_ascii_case(b"on") {
         return None;
@@ -701,6 +733,9 @@ impl Model {
             return Ok(());
         }
         ops.push(Op::Mask { gid, w, h });
+        if self.ever_password.contains(&gid) {
+            self.mask_sizes.insert(gid, (w, h));
+        }
         let mut removed = Vec::new();
         self.tree
             .set_children(gid, &[], &IdSet::default(), &mut removed)?;
@@ -735,6 +770,7 @@ impl Model {
     }
 
     fn text_for<'a>(&self, names: &[String], parent: Gid, data: &'a str) -> Cow<'a, str> {
+        let data = capped(data);
         let is_style = self
             .tags
             .get(&parent)
@@ -794,7 +830,11 @@ impl Model {
                         .get(r.int()? as usize)
                         .ok_or(CaptureError::Malformed("name id"))?
                         .as_str();
-                    raw.push((name, r.str()?));
+                    let value = r.str()?;
+                    // `data-gid` is always written from the gid itself.
+                    if name != GID_ATTR {
+                        raw.push((name, value));
+                    }
                 }
                 let size = if flags & flag::MASK != 0 {
                     Some((r.int()? as f64, r.int()? as f64))
@@ -827,7 +867,14 @@ impl Model {
                     None
                 };
                 if d.masked {
-                    d.opts.masked = Some(size.unwrap_or((0.0, 0.0)));
+                    // A re-sent password without a size keeps the placeholder size it had.
+                    let size = size
+                        .or_else(|| self.mask_sizes.get(&gid).copied())
+                        .unwrap_or((0.0, 0.0));
+                    if is_password || self.ever_password.contains(&gid) {
+                        self.mask_sizes.insert(gid, size);
+                    }
+                    d.opts.masked = Some(size);
                     for (n, v) in raw {
                         if mask::is_safe_attr(n) {
                             let v = filter_attr(&self.base, tag, n, v).unwrap_or(Cow::Borrowed(""));
@@ -836,7 +883,7 @@ impl Model {
                     }
                 } else if script {
                     for (n, v) in raw {
-                        if n == "type" || n == "data-gid" {
+                        if n == "type" {
                             d.attrs.push((n, Cow::Borrowed(v)));
                         }
                     }
@@ -846,7 +893,7 @@ impl Model {
                             d.attrs.push((n, v));
                         }
                     }
-                    d.opts.value = value.map(str::to_string);
+                    d.opts.value = value.map(|v| capped(v).to_string());
                     if flags & flag::HAS_CHECKED != 0 {
                         d.opts.checked = Some(flags & flag::CHECKED != 0);
                     }
@@ -858,7 +905,7 @@ impl Model {
                     d.text = if k == kind::TEXT {
                         self.text_for(names, parent, data)
                     } else {
-                        Cow::Borrowed(data)
+                        Cow::Borrowed(capped(data))
                     };
                 }
             }

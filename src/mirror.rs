@@ -197,8 +197,9 @@ impl Mirror {
             } => {
                 self.check_parent(*parent)?;
                 let mut fresh = IdSet::default();
+                let ancestors = self.tree.ancestors_or_self(*parent);
                 for r in records {
-                    if r.gid == DOCUMENT || self.tree.is_ancestor_or_self(r.gid, *parent) {
+                    if r.gid == DOCUMENT || ancestors.contains(&r.gid) {
                         return Err(MirrorError::WrongKind(r.gid));
                     }
                     if self.tree.contains(r.gid) {

@@ -487,6 +487,13 @@ pub mod write {
         out.push_str(",[");
     }
 
+    /// Writes `"data-gid","N"` as the element's first attribute.
+    pub fn gid_attr(out: &mut String, gid: Gid) {
+        out.push_str("\"data-gid\",\"");
+        json::uint(out, gid as u64);
+        out.push('"');
+    }
+
     /// Writes one attribute pair; `first` is true for the first pair of the element.
     pub fn attr(out: &mut String, first: bool, name: &str, value: &str) {
         if !first {

@@ -243,6 +243,19 @@ impl Tree {
         removed
     }
 
+    /// `gid` and all its ancestors (the document included).
+    pub fn ancestors_or_self(&self, gid: Gid) -> IdSet {
+        let mut out = IdSet::default();
+        let mut cur = Some(gid);
+        while let Some(g) = cur {
+            if !out.insert(g) {
+                break;
+            }
+            cur = self.parent(g);
+        }
+        out
+    }
+
     /// True when `anc` is `gid` or one of its ancestors.
     pub fn is_ancestor_or_self(&self, anc: Gid, gid: Gid) -> bool {
         let mut cur = Some(gid);

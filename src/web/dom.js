@@ -73,12 +73,12 @@ export class DomCapture {
     this.scrolls = new Set();
     this.viewportDirty = false;
     this.masked = new WeakSet();
+    this.everPassword = new WeakSet();
     this.maskSet = null;
     this.maskDirty = true;
     this.timer = 0;
     this.running = false;
     this.sn = []; this.sp = []; this.se = [];
-    this.gidName = this.name('data-gid');
     this.mo = new MutationObserver((recs) => {
       for (const r of recs) this.pending.push(r);
       this.maskDirty = true;
@@ -225,9 +225,14 @@ export class DomCapture {
     setTimeout(step, 0);
   }
 
+  /** Mask decision for one element; a password input stays masked after a `type` toggle. */
   isMasked(el) {
-    if (this.maskSet) return this.maskSet.has(el);
-    try { return el.matches(this.sel); } catch (_) { return true; }
+    if (this.everPassword.has(el)) return true;
+    let m;
+    if (this.maskSet) m = this.maskSet.has(el);
+    else try { m = el.matches(this.sel); } catch (_) { m = true; }
+    if (m && el.localName === 'input' && el.type === 'password') this.everPassword.add(el);
+    return m;
   }
 
   insideMask(el) {
@@ -253,15 +258,13 @@ export class DomCapture {
         else flags |= F_VALUE;
       }
       // getAttributeNames + getAttribute: no Attr node is created per attribute. `data-gid` is
-      // always sent first, with our value, whether or not it is written yet.
+      // not sent: the wasm side writes it from the gid (whether or not it is in the DOM yet).
       const names = n.getAttributeNames();
       const na = names.length;
       this.w(NODE); this.w(flags); this.w(g); this.w(p); this.w(1); this.w(this.name(ln));
       const countAt = this.len;
       this.w(0);
-      this.w(this.gidName);
-      this.str(String(g));
-      let count = 1;
+      let count = 0;
       for (let i = 0; i < na; i++) {
         const an = names[i];
         if (an === 'data-gid') continue;
