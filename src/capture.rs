@@ -483,7 +483,8 @@ impl Recorder {
                         if r.int()? != 0 {
                             let v = r.str()?;
                             password |= self.names.get(name).is_some_and(|n| n == "type")
-                                && v.eq_ignore_ascii_case("password");
+                                && (v.eq_ignore_ascii_case("password")
+                                    || v.eq_ignore_ascii_case("hidden"));
                         }
                     }
                     let input =
@@ -577,9 +578,17 @@ impl Recorder {
         if !live {
             return Ok(());
         }
-        // Children that were skipped (never sent) are not listed.
+        // Every listed child must be a current child or new: anything else means the walker and
+        // the agent disagree, and a fresh snapshot is better than a silently wrong mirror.
         let current: IdSet = self.model.tree.children(parent).iter().copied().collect();
-        list.retain(|g| current.contains(g) || fresh.contains(g));
+        if let Some(g) = list
+            .iter()
+            .find(|g| !current.contains(g) && !fresh.contains(g))
+        {
+            return Err(CaptureError::Resync(format!(
+                "child {g} of {parent} is unknown"
+            )));
+        }
         let mut removed = Vec::new();
         self.model
             .tree
@@ -641,6 +650,7 @@ impl Recorder {
                 continue;
             }
             match value {
+                None if never_kept(tag, name) => {}
                 None => ops.push(Op::Attr {
                     gid,
                     name: name.to_string(),
@@ -664,17 +674,25 @@ impl Recorder {
     }
 }
 
+/// Attributes the mirror can never hold, so their removal need not be sent either.
+fn never_kept(tag: &str, name: &str) -> bool {
+    let b = name.as_bytes();
+    (b.len() >= 2 && b[..2].eq_ignore_ascii_case(b"on"))
+        || name == "srcdoc"
+        || (tag == "meta" && name == "http-equiv")
+}
+
 /// Filters one attribute of an unmasked element: `None` drops it.
 fn filter_attr<'a>(base: &str, tag: &str, name: &'a str, value: &'a str) -> Option<Cow<'a, str>> {
     if value.len() > MAX_STRING_BYTES && (URL_ATTRS.contains(&name) || name == "srcset") {
         return None;
     }
     let value = capped(value);
-    let lname = name.as_bytes();
-    if lname.len() >= 2 && lname[..2].eq_ignore_ascii_case(b"on") {
+    if never_kept(tag, name) {
         return None;
     }
-    if name == "srcdoc" || (tag == "meta" && name == "http-equiv") {
+    // SVG <animate>/<set> can assign a URL at run time through these value lists.
+    if matches!(name, "values" | "to" | "from" | "by") && value.split(';').any(url::is_dangerous) {
         return None;
     }
     if URL_ATTRS.contains(&name) {
@@ -849,14 +867,18 @@ impl Model {
                 if d.skipped {
                     return Ok(d);
                 }
-                let is_password = tag == "input"
-                    && raw
-                        .iter()
-                        .any(|(n, v)| *n == "type" && v.eq_ignore_ascii_case("password"));
+                let input_type = (tag == "input")
+                    .then(|| raw.iter().find(|(n, _)| *n == "type").map(|(_, v)| *v))
+                    .flatten()
+                    .unwrap_or("");
+                let is_password = input_type.eq_ignore_ascii_case("password");
+                // Hidden inputs are invisible and typically carry tokens: always masked.
+                let is_hidden = input_type.eq_ignore_ascii_case("hidden");
                 if is_password {
                     self.ever_password.insert(gid);
                 }
-                d.masked = size.is_some() || is_password || self.ever_password.contains(&gid);
+                d.masked =
+                    size.is_some() || is_password || is_hidden || self.ever_password.contains(&gid);
                 let script = tag == "script";
                 d.sealed = d.masked || script;
                 d.opts.ns = if flags & flag::NS_SVG != 0 {

@@ -14,8 +14,13 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const MATH_NS = 'http://www.w3.org/1998/Math/MathML';
 const XLINK_NS = 'http://www.w3.org/1999/xlink';
 const OBSERVE = { childList: true, subtree: true, attributes: true, characterData: true };
-const PASSWORD = 'input[type=password i]';
+// Always masked, whatever the group's rules: passwords and hidden inputs (tokens).
+const ALWAYS_MASKED = 'input[type=password i],input[type=hidden i]';
 const FLUSH_MS = 30;
+const POLL_MS = 500;
+
+/** The state of a form control the agent sees: its checked flag or its value. */
+const controlState = (el) => (el.type === 'checkbox' || el.type === 'radio' ? el.checked : String(el.value));
 // Per-node gid, kept as a symbol-keyed property: invisible to page code, and much cheaper than a
 // WeakMap lookup on a 100k-node walk.
 const GID = Symbol('glance-gid');
@@ -58,7 +63,7 @@ const px = (n) => (n > 0 ? Math.min(Math.round(n), 0x7fffffff) : 0);
 export class DomCapture {
   constructor(selectorsJson, notify) {
     const user = JSON.parse(selectorsJson);
-    this.sel = user.concat([PASSWORD]).join(',');
+    this.sel = user.concat([ALWAYS_MASKED]).join(',');
     this.hasUserSel = user.length > 0;
     this.notify = notify;
     this.names = new Map();
@@ -73,6 +78,12 @@ export class DomCapture {
     this.scrolls = new Set();
     this.viewportDirty = false;
     this.masked = new WeakSet();
+    // Form controls sent, with the value/checked state the agent has: polled, because script
+    // (React and friends) sets `.value`/`.checked` without any event.
+    this.controls = new Set();
+    this.sentState = new WeakMap();
+    this.poll = 0;
+    this.base = '';
     this.everPassword = new WeakSet();
     this.maskSet = null;
     this.maskDirty = true;
@@ -115,9 +126,12 @@ export class DomCapture {
     document.addEventListener('change', this.onInput, opts);
     document.addEventListener('scroll', this.onScroll, opts);
     window.addEventListener('resize', this.onResize, { passive: true });
+    this.poll = setInterval(() => { if (this.controlsChanged()) this.schedule(); }, POLL_MS);
   }
 
   stop() {
+    clearInterval(this.poll);
+    this.poll = 0;
     this.running = false;
     this.mo.disconnect();
     const opts = { capture: true, passive: true };
@@ -128,6 +142,15 @@ export class DomCapture {
     if (this.timer) clearTimeout(this.timer);
     this.timer = 0;
     this.pending = [];
+  }
+
+  /** True when a tracked control's value or checked state differs from what was sent. */
+  controlsChanged() {
+    for (const el of this.controls) {
+      if (!el.isConnected) { this.controls.delete(el); continue; }
+      if (this.sentState.get(el) !== controlState(el)) return true;
+    }
+    return false;
   }
 
   schedule() {
@@ -256,6 +279,8 @@ export class DomCapture {
         const type = n.type;
         if (type === 'checkbox' || type === 'radio') flags |= F_HAS_CHECKED | (n.checked ? F_CHECKED : 0);
         else flags |= F_VALUE;
+        this.controls.add(n);
+        this.sentState.set(n, controlState(n));
       }
       // getAttributeNames + getAttribute: no Attr node is created per attribute. `data-gid` is
       // not sent: the wasm side writes it from the gid (whether or not it is in the DOM yet).
@@ -345,6 +370,7 @@ export class DomCapture {
     // first record of a gid and drops the repeat (the following diff fixes its position).
     const seen = null;
     this.maskDirty = true;
+    this.base = document.baseURI;
     this.stackInit(Array.from(document.childNodes), 0);
     for (;;) {
       this.pause();
@@ -382,6 +408,12 @@ export class DomCapture {
   collectInner() {
     const recs = this.pending;
     this.pending = [];
+    // URLs are resolved against the base of the snapshot: a new base needs a new snapshot.
+    if (document.baseURI !== this.base) return { resync: true };
+    for (const el of this.controls) {
+      if (!el.isConnected) this.controls.delete(el);
+      else if (this.sentState.get(el) !== controlState(el)) this.values.add(el);
+    }
     this.len = 0; this.strs = [];
     const childTargets = new Set(), added = new Set(), attrs = new Map(), texts = new Set();
     for (const r of recs) {
@@ -465,14 +497,17 @@ export class DomCapture {
       this.str(t.data);
     }
     for (const el of this.values) {
-      if (seen.has(el) || !el.isConnected || !this.has(el) || this.insideMask(el)) continue;
+      if (seen.has(el) || !el.isConnected || !this.has(el) || this.masked.has(el) || this.insideMask(el)) continue;
       const type = el.type;
       if (type === 'checkbox' || type === 'radio') {
         this.w(CHECKED); this.w(this.gidOf(el)); this.w(el.checked ? 1 : 0);
       } else if ('value' in el) {
         this.w(VALUE); this.w(this.gidOf(el));
         this.str(String(el.value));
+      } else {
+        continue;
       }
+      this.sentState.set(el, controlState(el));
     }
     for (const t of this.scrolls) {
       if (t === window) { this.w(SCROLL); this.w(0); this.w(px(scrollX)); this.w(px(scrollY)); }

@@ -46,4 +46,8 @@ extern "C" {
 
     #[wasm_bindgen(method, getter)]
     pub fn names(this: &Batch) -> String;
+
+    /// Set when the page needs a fresh snapshot instead of a diff (e.g. its base URL changed).
+    #[wasm_bindgen(method, getter)]
+    pub fn resync(this: &Batch) -> Option<bool>;
 }

@@ -529,6 +529,9 @@ impl Inner {
             Ok(_) => return,
             Err(_) => return self.begin_snapshot(),
         };
+        if batch.resync() == Some(true) {
+            return self.begin_snapshot();
+        }
         self.recorder.add_names(&batch.names());
         let ints = batch.ints();
         let strs = batch.strs();

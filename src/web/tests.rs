@@ -152,6 +152,12 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     };
     mirror.apply_diff(&d).expect("diff applies");
 
+    // A value set by script, without any event (React-style), still reaches the agent.
+    js("document.getElementById('name').value = 'Carol';");
+    let b = collect(&cap).expect("value change found by polling the controls");
+    let m = run_batch(&mut rec, &b).expect("diff");
+    assert!(m.contains("Carol"), "{m}");
+
     // A password toggled to text stays masked.
     js(
         "const pw = document.getElementById('pw'); pw.type = 'text'; pw.value = 'shown now';
