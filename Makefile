@@ -48,12 +48,9 @@ e2e: tools browser build
 	scripts/test.sh e2e
 
 bench: tools browser build
-	@if [ -f tests/e2e/bench.mjs ]; then \
-	  ( cd tests/e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; } ) && \
-	  node tests/e2e/bench.mjs; \
-	else \
-	  echo "bench: tests/e2e/bench.mjs not present yet"; \
-	fi
+	( cd tests/e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; } )
+	node bench/snapshot.mjs --runs 7
+	node tests/e2e/bench.mjs
 
 clean:
 	cargo clean

@@ -22,8 +22,8 @@ if [ "$#" -gt 0 ]; then LAYERS=("$@"); else LAYERS=("${ALL_LAYERS[@]}"); fi
 banner() { printf '\n==================== layer: %s ====================\n' "$*"; }
 
 layer_fmt()         { cargo fmt --all --check -- --color never; }
-layer_clippy()      { cargo clippy --workspace -- -D warnings; }
-layer_clippy_wasm() { cargo clippy --target wasm32-unknown-unknown -p glance-cobrowse -- -D warnings; }
+layer_clippy()      { cargo clippy --workspace --all-targets -- -D warnings; }
+layer_clippy_wasm() { cargo clippy --target wasm32-unknown-unknown -p glance-cobrowse --all-targets -- -D warnings; }
 layer_native()      { cargo test --workspace; }
 layer_wasm()        {
   # wasm-bindgen-test in headless Chromium (runner from .cargo/config.toml, browser options from

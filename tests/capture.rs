@@ -1,5 +1,6 @@
 //! Snapshots of HTML fixtures through the native walker twin: the agent's mirror must equal the
 //! expected view of the page (structure, gids, tags, filtered attributes, values, namespaces).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 

@@ -5,6 +5,7 @@
 //! Recorder decides privacy, so neither may leak. Where a test checks that a secret *did* reach
 //! the Recorder (`assert_crossed`), the Recorder, not the walker, is what dropped it.
 //! Numbered cases refer to /work/shared/notes/security-checklist.md.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 

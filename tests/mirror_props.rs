@@ -1,6 +1,7 @@
 //! Property tests with a seeded PRNG: random mutation sequences on fixtures must keep the
 //! agent's mirror (snapshot + diffs) equal to a fresh snapshot of the current page and to the
 //! expected view; plus size and depth limits, and garbage input that must not panic.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 

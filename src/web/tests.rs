@@ -56,6 +56,45 @@ fn collect(cap: &DomCapture) -> Option<Batch> {
     (!v.is_null()).then(|| v.unchecked_into())
 }
 
+/// Runs a full (sliced) snapshot through `cap` into a fresh recorder; returns it and the message.
+async fn snapshot(cap: &DomCapture, page: &str) -> (Recorder, String) {
+    let chunks = js_sys::Array::new();
+    let sink = chunks.clone();
+    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
+        sink.push(&b);
+    });
+    JsFuture::from(
+        cap.snapshot(1.0, on_chunk.as_ref().unchecked_ref())
+            .expect("start"),
+    )
+    .await
+    .expect("snapshot");
+    let mut rec = Recorder::new(page);
+    rec.snapshot_begin(&meta());
+    for b in chunks.iter() {
+        let b: Batch = b.unchecked_into();
+        rec.add_names(&b.names());
+        let (ints, strs) = (b.ints(), b.strs());
+        rec.snapshot_chunk(Flat {
+            ints: &ints,
+            strs: &strs,
+        })
+        .expect("chunk");
+    }
+    let msg = rec.snapshot_end();
+    (rec, msg)
+}
+
+/// The mirror built from a `snap` message.
+fn mirror_of(msg: &str) -> Mirror {
+    let VisitorMsg::Snap(s) = parse_visitor(msg).expect("parse") else {
+        panic!("not a snapshot")
+    };
+    let mut m = Mirror::new();
+    m.apply_snapshot(&s).expect("apply");
+    m
+}
+
 const FIXTURE: &str = r#"
   let f = document.getElementById('fixture');
   if (!f) { f = document.createElement('div'); f.id = 'fixture'; document.body.appendChild(f); }
@@ -79,30 +118,7 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     let notify = Closure::<dyn FnMut()>::new(|| {});
     let cap = DomCapture::new(r##"["#card", ".secret"]"##, notify.as_ref().unchecked_ref())
         .expect("capture");
-    let chunks = js_sys::Array::new();
-    let sink = chunks.clone();
-    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
-        sink.push(&b);
-    });
-    JsFuture::from(
-        cap.snapshot(1.0, on_chunk.as_ref().unchecked_ref())
-            .expect("start"),
-    )
-    .await
-    .expect("snapshot");
-    let mut rec = Recorder::new("p1");
-    rec.snapshot_begin(&meta());
-    for b in chunks.iter() {
-        let b: Batch = b.unchecked_into();
-        rec.add_names(&b.names());
-        let (ints, strs) = (b.ints(), b.strs());
-        rec.snapshot_chunk(Flat {
-            ints: &ints,
-            strs: &strs,
-        })
-        .expect("chunk");
-    }
-    let msg = rec.snapshot_end();
+    let (mut rec, msg) = snapshot(&cap, "p1").await;
     for secret in [
         "4111111111111111",
         "card secret",
@@ -127,11 +143,7 @@ async fn snapshot_tags_every_element_and_masks_before_serializing() {
     assert!(unique.as_f64().unwrap_or(-3.0) > 10.0, "gids: {unique:?}");
     // Our own data-gid writes never come back as changes.
     assert!(collect(&cap).is_none(), "own writes reported");
-    let VisitorMsg::Snap(snap) = parse_visitor(&msg).expect("parse") else {
-        panic!("not a snapshot")
-    };
-    let mut mirror = Mirror::new();
-    mirror.apply_snapshot(&snap).expect("apply");
+    let mut mirror = mirror_of(&msg);
 
     // A mutation batch crosses once and applies to the mirror.
     js(
@@ -207,36 +219,9 @@ fn subtree(m: &Mirror, id: &str) -> Vec<crate::protocol::NodeRecord> {
 async fn fresh_mirror(masks: &str) -> Mirror {
     let notify = Closure::<dyn FnMut()>::new(|| {});
     let cap = DomCapture::new(masks, notify.as_ref().unchecked_ref()).expect("capture");
-    let chunks = js_sys::Array::new();
-    let sink = chunks.clone();
-    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
-        sink.push(&b);
-    });
-    JsFuture::from(
-        cap.snapshot(50.0, on_chunk.as_ref().unchecked_ref())
-            .expect("start"),
-    )
-    .await
-    .expect("snapshot");
+    let (_, msg) = snapshot(&cap, "p").await;
     cap.stop();
-    let mut rec = Recorder::new("p");
-    rec.snapshot_begin(&meta());
-    for b in chunks.iter() {
-        let b: Batch = b.unchecked_into();
-        rec.add_names(&b.names());
-        let (ints, strs) = (b.ints(), b.strs());
-        rec.snapshot_chunk(Flat {
-            ints: &ints,
-            strs: &strs,
-        })
-        .expect("chunk");
-    }
-    let VisitorMsg::Snap(s) = parse_visitor(&rec.snapshot_end()).expect("parse") else {
-        panic!("not a snapshot")
-    };
-    let mut m = Mirror::new();
-    m.apply_snapshot(&s).expect("apply");
-    m
+    mirror_of(&msg)
 }
 
 #[wasm_bindgen_test]
@@ -245,34 +230,8 @@ async fn reorder_inside_a_subtree_then_move_it_in_one_batch() {
         f.innerHTML = '<main id=m></main><section id=s><ul><li>a</li><li>b</li><li>c</li></ul></section>';");
     let notify = Closure::<dyn FnMut()>::new(|| {});
     let cap = DomCapture::new("[]", notify.as_ref().unchecked_ref()).expect("capture");
-    let chunks = js_sys::Array::new();
-    let sink = chunks.clone();
-    let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
-        sink.push(&b);
-    });
-    JsFuture::from(
-        cap.snapshot(50.0, on_chunk.as_ref().unchecked_ref())
-            .expect("start"),
-    )
-    .await
-    .expect("snapshot");
-    let mut rec = Recorder::new("p");
-    rec.snapshot_begin(&meta());
-    for b in chunks.iter() {
-        let b: Batch = b.unchecked_into();
-        rec.add_names(&b.names());
-        let (ints, strs) = (b.ints(), b.strs());
-        rec.snapshot_chunk(Flat {
-            ints: &ints,
-            strs: &strs,
-        })
-        .expect("chunk");
-    }
-    let VisitorMsg::Snap(s) = parse_visitor(&rec.snapshot_end()).expect("parse") else {
-        panic!("not a snapshot")
-    };
-    let mut mirror = Mirror::new();
-    mirror.apply_snapshot(&s).expect("apply");
+    let (mut rec, msg) = snapshot(&cap, "p").await;
+    let mut mirror = mirror_of(&msg);
     js("const ul = document.querySelector('#s ul');
         ul.insertBefore(ul.lastElementChild, ul.firstElementChild);
         document.getElementById('m').appendChild(document.getElementById('s'));
