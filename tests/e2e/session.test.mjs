@@ -85,3 +85,16 @@ it('the visitor stopping the session ends it for the agent', async (s) => {
   assert.equal(end.reason, 'visitor');
   await s.waitAgentState('ended');
 });
+
+it('a CSP without wasm-unsafe-eval: SCRIPT_NOT_LOADED with params.script, and the page keeps working', async (s) => {
+  const v = await s.openVisitor('/test-pages/csp-no-wasm.html', { waitForGlance: false });
+  await v.waitForFunction(() => window.__errors && window.__errors.length > 0, null, { timeout: 10000 });
+  const err = await v.evaluate(() => window.__errors[0]);
+  assert.equal(err.code, 'SCRIPT_NOT_LOADED');
+  assert.match(err.params.script, /glance_cobrowse/, 'names the file that failed');
+  await v.click('#bump');
+  assert.equal(await v.textContent('#count'), '1');
+  assert.equal(s.console.filter((c) => c.side === 'visitor' && c.type === 'pageerror').length, 0, 'no exception reached the page');
+  // Calls after the failure are harmless.
+  assert.equal(await v.evaluate(() => { window.GLANCE.Cobrowse.Visitor.startSession(); return window.GLANCE.Cobrowse.Visitor.inSession(); }), false);
+});
