@@ -89,7 +89,9 @@
       visitorid: a('visitorid'),
       presence: a('presence'),
       additionalgroupids: (a('additionalgroupids') || '').split(',').map((s) => s.trim()).filter(Boolean),
-      inputevents: {}
+      inputevents: {},
+      // Tuning knob (benchmarks): the snapshot's time-slice budget in ms (default 20).
+      slicems: Number(a('slicems')) > 0 ? Number(a('slicems')) : null
     };
     const ss = a('scriptserver');
     if (ss) {
@@ -114,6 +116,7 @@
     }
 
     let ready = Promise.resolve(null);
+    let wasmMemory = null;
     if (!cfg.groupid) {
       failed = 'data-groupid missing';
       err('data-groupid missing (script#glance-cobrowse, or meta#glance-cobrowse before script#cobrowsescript)');
@@ -127,7 +130,8 @@
         } catch (e) { /* not a glance button */ }
       });
     }
-    C.Loader = { config: cfg, ready };
+    // `memory()`: bytes of the engine's wasm memory (0 before it loads), for measurements.
+    C.Loader = { config: cfg, ready, memory: () => (wasmMemory ? wasmMemory.buffer.byteLength : 0) };
     return C;
 
     // Never rejects: resolves to the engine, or to null after a failure.
@@ -138,7 +142,8 @@
         await 0; // failures are always reported asynchronously, after the page's own scripts ran
         mod = await importer(glue);
         what = wasm;
-        await mod.default({ module_or_path: wasm });
+        const exp = await mod.default({ module_or_path: wasm });
+        wasmMemory = exp && exp.memory;
       } catch (e) {
         return fail('could not load ' + what + ': ' + msg(e), { code: 'SCRIPT_NOT_LOADED', msg: msg(e), params: { script: what } });
       }

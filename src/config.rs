@@ -72,6 +72,9 @@ pub struct Config {
     /// `data-inputevents`.
     #[serde(default)]
     pub inputevents: serde_json::Value,
+    /// `data-slicems`: time budget of one snapshot slice in ms (a tuning knob for benchmarks).
+    #[serde(default)]
+    pub slicems: Option<f64>,
 }
 
 fn default_site() -> String {

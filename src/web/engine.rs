@@ -472,7 +472,8 @@ impl Inner {
             }
         });
         let Some(capture) = &self.capture else { return };
-        let promise = match capture.snapshot(SLICE_MS, on_chunk.as_ref().unchecked_ref()) {
+        let slice = self.cfg.slicems.filter(|s| *s > 0.0).unwrap_or(SLICE_MS);
+        let promise = match capture.snapshot(slice, on_chunk.as_ref().unchecked_ref()) {
             Ok(p) => p,
             Err(_) => return,
         };
