@@ -3,6 +3,8 @@
 //! The loader parses the attributes and hands this to the engine as JSON; see
 //! `docs/PROTOCOL.md` ("configJson") and the README's attribute reference.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// Where the session state is kept (`data-cookietype`).
@@ -21,6 +23,17 @@ pub enum CookieType {
 }
 
 impl CookieType {
+    /// Parses a `data-cookietype` value.
+    pub fn parse(s: &str) -> Option<CookieType> {
+        match s {
+            "normal" => Some(CookieType::Normal),
+            "secure" => Some(CookieType::Secure),
+            "ls" => Some(CookieType::Ls),
+            "dual" => Some(CookieType::Dual),
+            _ => None,
+        }
+    }
+
     /// True when a cookie is written.
     pub fn uses_cookie(self) -> bool {
         !matches!(self, CookieType::Ls)
@@ -69,9 +82,9 @@ pub struct Config {
     /// `data-additionalgroupids`.
     #[serde(default)]
     pub additionalgroupids: Vec<String>,
-    /// `data-inputevents`.
+    /// `data-inputevents`: key combination (`ctrl-13`) to action (`startSession`).
     #[serde(default)]
-    pub inputevents: serde_json::Value,
+    pub inputevents: BTreeMap<String, String>,
     /// `data-slicems`: time budget of one snapshot slice in ms (a tuning knob for benchmarks).
     #[serde(default)]
     pub slicems: Option<f64>,

@@ -4,8 +4,6 @@
 //! building a `serde_json::Value` tree first. Only what the wire format needs is here:
 //! strings (escaped per RFC 8259), integers, numbers, booleans and `null`.
 
-use std::fmt::Write;
-
 /// Appends `s` as a JSON string literal (with quotes) to `out`.
 pub fn string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
@@ -24,7 +22,10 @@ pub fn string(out: &mut String, s: &str) {
         };
         out.push_str(&s[start..i]);
         if esc.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
         } else {
             out.push_str(esc);
         }
@@ -51,18 +52,112 @@ pub fn uint(out: &mut String, n: u64) {
     out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
-/// Appends a finite number; non-finite values become `0` (JSON has no NaN).
+/// Appends a finite number with at most 3 decimals; non-finite values become `0` (JSON has no
+/// NaN). Written by hand: `core::fmt`'s float formatting would add ~15 KB to the wasm.
 pub fn number(out: &mut String, n: f64) {
-    if !n.is_finite() {
+    if !n.is_finite() || n.abs() >= 9.0e15 {
         out.push('0');
-    } else if n.fract() == 0.0 && n.abs() < 9.0e15 {
-        if n < 0.0 {
-            out.push('-');
-        }
-        uint(out, n.abs() as u64);
-    } else {
-        let _ = write!(out, "{}", n);
+        return;
     }
+    let milli = (n.abs() * 1000.0).round() as u64;
+    if n < 0.0 && milli > 0 {
+        out.push('-');
+    }
+    uint(out, milli / 1000);
+    let frac = milli % 1000;
+    if frac > 0 {
+        out.push('.');
+        let digits = [frac / 100, frac / 10 % 10, frac % 10];
+        let keep = if frac.is_multiple_of(100) {
+            1
+        } else if frac.is_multiple_of(10) {
+            2
+        } else {
+            3
+        };
+        for d in &digits[..keep] {
+            out.push((b'0' + *d as u8) as char);
+        }
+    }
+}
+
+/// Builds one JSON object (`{"k":v,...}`) without a value tree.
+#[derive(Debug)]
+pub struct Obj {
+    out: String,
+    first: bool,
+}
+
+impl Default for Obj {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Obj {
+    /// An empty object.
+    pub fn new() -> Obj {
+        Obj {
+            out: String::from("{"),
+            first: true,
+        }
+    }
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        string(&mut self.out, k);
+        self.out.push(':');
+    }
+    /// Adds a string member.
+    pub fn str(mut self, k: &str, v: &str) -> Obj {
+        self.key(k);
+        string(&mut self.out, v);
+        self
+    }
+    /// Adds a string member, or `null`.
+    pub fn opt_str(mut self, k: &str, v: Option<&str>) -> Obj {
+        self.key(k);
+        opt_string(&mut self.out, v);
+        self
+    }
+    /// Adds a number member.
+    pub fn num(mut self, k: &str, v: f64) -> Obj {
+        self.key(k);
+        number(&mut self.out, v);
+        self
+    }
+    /// Adds a boolean member.
+    pub fn bool(mut self, k: &str, v: bool) -> Obj {
+        self.key(k);
+        boolean(&mut self.out, v);
+        self
+    }
+    /// Adds a member whose value is already JSON text.
+    pub fn raw(mut self, k: &str, json: &str) -> Obj {
+        self.key(k);
+        self.out.push_str(json);
+        self
+    }
+    /// The finished object.
+    pub fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
+}
+
+/// A JSON array of strings.
+pub fn string_array(items: &[String]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(&mut out, s);
+    }
+    out.push(']');
+    out
 }
 
 /// Appends `true` or `false`.
@@ -103,6 +198,26 @@ mod tests {
         number(&mut out, 1.5);
         out.push(',');
         number(&mut out, f64::NAN);
-        assert_eq!(out, "0,4294967295,-12,1.5,0");
+        out.push(',');
+        number(&mut out, 0.125);
+        out.push(',');
+        number(&mut out, -2.05);
+        assert_eq!(out, "0,4294967295,-12,1.5,0,0.125,-2.05");
+    }
+
+    #[test]
+    fn objects_parse_back() {
+        let o = Obj::new()
+            .str("t", "hello")
+            .opt_str("key", None)
+            .num("v", 1.0)
+            .bool("p", true)
+            .raw("a", &string_array(&["x\"y".to_string()]))
+            .finish();
+        let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+        assert_eq!(v["t"], "hello");
+        assert!(v["key"].is_null());
+        assert_eq!(v["a"][0], "x\"y");
+        assert_eq!(Obj::new().finish(), "{}");
     }
 }

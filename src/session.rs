@@ -5,8 +5,6 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 /// Name of the session cookie and localStorage key.
 pub const STORAGE_KEY: &str = "glance_ssn_info";
 
@@ -14,48 +12,72 @@ pub const STORAGE_KEY: &str = "glance_ssn_info";
 pub const MAX_COOKIE_VALUE: usize = 1024;
 
 /// What survives page loads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionInfo {
     /// Session key shown to the visitor and typed by the agent.
-    #[serde(rename = "k")]
     pub key: String,
     /// Server session id (secret; resumes the session).
-    #[serde(rename = "s")]
     pub sid: String,
     /// Group id.
-    #[serde(rename = "g")]
     pub group: String,
     /// Paused.
-    #[serde(rename = "p", default)]
     pub paused: bool,
 }
 
 impl SessionInfo {
-    /// Encodes for a cookie value or localStorage (URL-safe JSON).
+    /// Encodes for a cookie value or localStorage: `v1.KEY.SID.GROUP.P`, each field
+    /// percent-encoded, so the value is cookie-safe and small.
     pub fn encode(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        percent_encode(&json)
+        format!(
+            "v1.{}.{}.{}.{}",
+            percent_encode(&self.key),
+            percent_encode(&self.sid),
+            percent_encode(&self.group),
+            if self.paused { 1 } else { 0 }
+        )
     }
 
     /// Decodes a stored value; `None` for anything malformed (treated as no session).
     pub fn decode(raw: &str) -> Option<SessionInfo> {
-        let json = percent_decode(raw.trim())?;
-        let info: SessionInfo = serde_json::from_str(&json).ok()?;
-        let ok = crate::protocol::valid_session_key(&info.key)
-            && !info.sid.is_empty()
-            && info.sid.len() <= 64
-            && info.sid.bytes().all(|b| b.is_ascii_alphanumeric());
-        ok.then_some(info)
+        let mut parts = raw.trim().split('.');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let key = percent_decode(parts.next()?)?;
+        let sid = percent_decode(parts.next()?)?;
+        let group = percent_decode(parts.next()?)?;
+        let paused = match parts.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let ok = parts.next().is_none()
+            && crate::protocol::valid_session_key(&key)
+            && !sid.is_empty()
+            && sid.len() <= 64
+            && sid.bytes().all(|b| b.is_ascii_alphanumeric())
+            && !group.is_empty()
+            && group.len() <= 64;
+        ok.then_some(SessionInfo {
+            key,
+            sid,
+            group,
+            paused,
+        })
     }
 }
 
+/// Percent-encodes everything but ASCII letters, digits, `-` and `_`.
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*()".contains(&b) {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
         }
     }
     out
@@ -261,8 +283,19 @@ mod tests {
         let enc = i.encode();
         assert!(!enc.contains(';') && !enc.contains(' ') && !enc.contains(','));
         assert_eq!(SessionInfo::decode(&enc), Some(i));
+        let odd = SessionInfo {
+            key: "k".into(),
+            sid: "a1".into(),
+            group: "g.1 ;=é".into(),
+            paused: false,
+        };
+        let enc = odd.encode();
+        assert!(!enc.contains(';') && !enc.contains(' ') && !enc.contains('='));
+        assert_eq!(SessionInfo::decode(&enc), Some(odd));
         assert_eq!(SessionInfo::decode("garbage"), None);
-        assert_eq!(SessionInfo::decode("%7B%22k%22%3A%22a%20b%22%7D"), None);
+        assert_eq!(SessionInfo::decode("v1.a b.s.g.0"), None);
+        assert_eq!(SessionInfo::decode("v1.k.s.g.2"), None);
+        assert_eq!(SessionInfo::decode("v1.k.s.g.0.extra"), None);
     }
 
     #[test]

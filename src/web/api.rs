@@ -6,7 +6,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::engine::{Handle, EMIT};
-use crate::config::Config;
 
 /// The visitor engine, one per page.
 #[wasm_bindgen]
@@ -26,7 +25,7 @@ impl Engine {
     /// Creates the engine from the loader's config JSON and its `emit(name, payload)`.
     #[wasm_bindgen(constructor)]
     pub fn new(config_json: &str, emit: js_sys::Function) -> Result<Engine, JsValue> {
-        let cfg = Config::from_json(config_json).map_err(|e| JsValue::from_str(&e))?;
+        let cfg = super::wire::config(config_json).map_err(|e| JsValue::from_str(&e))?;
         EMIT.with(|e| *e.borrow_mut() = Some(emit.clone()));
         let handle = Handle::new(cfg, emit);
         let weak = std::rc::Rc::downgrade(&handle.rc);
@@ -48,13 +47,7 @@ impl Engine {
     /// `GLANCE.Cobrowse.Visitor.startSession(params)`; `params_json` is `{"sessionKey": ...}`.
     #[wasm_bindgen(js_name = startSession)]
     pub fn start_session(&self, params_json: &str) {
-        let key = serde_json::from_str::<serde_json::Value>(params_json)
-            .ok()
-            .and_then(|v| match &v["sessionKey"] {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            });
+        let key = super::wire::session_key(params_json);
         self.handle.run(|i| i.start(key));
     }
 
@@ -73,8 +66,8 @@ impl Engine {
     /// `getSessionState()`: an object, or `null` outside a session.
     #[wasm_bindgen(js_name = getSessionState)]
     pub fn get_session_state(&self) -> JsValue {
-        let v = self.handle.run(|i| i.session_state()).unwrap_or_default();
-        js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+        let v = self.handle.run(|i| i.session_state());
+        js_sys::JSON::parse(v.as_deref().unwrap_or("null")).unwrap_or(JsValue::NULL)
     }
 
     /// Pauses (`true`) or resumes (`false`) sending the page.

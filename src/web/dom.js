@@ -44,12 +44,12 @@ export function invalidSelector(json) {
   return -1;
 }
 
-/** Page facts for a snapshot header, as JSON. */
+/** Page facts for a snapshot header. */
 export function pageMeta() {
-  return JSON.stringify({
+  return {
     url: location.href, base: document.baseURI, title: document.title,
     vw: innerWidth, vh: innerHeight, sx: Math.max(0, scrollX), sy: Math.max(0, scrollY),
-  });
+  };
 }
 
 /** True when `node` or one of its ancestors is in `added`. */

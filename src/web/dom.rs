@@ -31,9 +31,9 @@ extern "C" {
     #[wasm_bindgen(js_name = invalidSelector, catch)]
     pub fn invalid_selector(json: &str) -> Result<i32, JsValue>;
 
-    /// Snapshot header facts, as JSON.
+    /// Snapshot header facts (an object; see `wire::page_meta`).
     #[wasm_bindgen(js_name = pageMeta, catch)]
-    pub fn page_meta() -> Result<String, JsValue>;
+    pub fn page_meta() -> Result<JsValue, JsValue>;
 
     /// One flat batch.
     pub type Batch;

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use serde_json::{json, Value};
+use crate::json::{string_array, Obj};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -14,13 +14,18 @@ use super::dom::{self, Batch, DomCapture};
 use super::socket::Socket;
 use super::storage::Store;
 use super::timer::Timeout;
-use crate::capture::{Flat, PageMeta, Recorder};
+use super::wire::{self, ServerMsg};
+use crate::capture::{Flat, Recorder};
 use crate::config::Config;
-use crate::protocol::{parse_server, valid_session_key, Position, ServerMsg, VERSION};
+use crate::protocol::{valid_session_key, VERSION};
 use crate::session::{Backoff, Outbox, SessionInfo};
 
 /// Largest amount of unacknowledged data kept for resending (then: fresh snapshot).
 const OUTBOX_LIMIT: usize = 32 * 1024 * 1024;
+const NO_AGENTS: &str = r#"{"count":0,"agentlist":[]}"#;
+const END_MSG: &str = r#"{"t":"end"}"#;
+const BYE_MSG: &str = r#"{"t":"bye"}"#;
+
 /// Close code the server uses when a newer connection of the same session replaced ours.
 const CLOSE_REPLACED: u16 = 4001;
 /// Time budget of one snapshot slice (ms): well under the 50 ms long-task threshold.
@@ -57,9 +62,10 @@ pub struct Inner {
     snapshotting: bool,
     snapshot_again: bool,
     snapshot_failed: bool,
-    agents: Value,
+    /// The last `agents` event payload (JSON).
+    agents: String,
     reconnect_timer: Option<Timeout>,
-    events: Vec<(&'static str, Value)>,
+    events: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -80,7 +86,7 @@ pub fn run<R>(
         (r, std::mem::take(&mut inner.events))
     };
     for (name, payload) in events {
-        let js = js_sys::JSON::parse(&payload.to_string()).unwrap_or(JsValue::NULL);
+        let js = js_sys::JSON::parse(&payload).unwrap_or(JsValue::NULL);
         let _ = emit.call2(&JsValue::NULL, &JsValue::from_str(name), &js);
     }
     Some(r)
@@ -138,7 +144,7 @@ impl Handle {
                 snapshotting: false,
                 snapshot_again: false,
                 snapshot_failed: false,
-                agents: json!({"count": 0, "agentlist": []}),
+                agents: NO_AGENTS.to_string(),
                 reconnect_timer: None,
                 events: Vec::new(),
             })
@@ -163,12 +169,16 @@ impl Handle {
 }
 
 impl Inner {
-    fn event(&mut self, name: &'static str, payload: Value) {
+    fn event(&mut self, name: &'static str, payload: String) {
         self.events.push((name, payload));
     }
 
     fn error(&mut self, code: &str, msg: impl Into<String>) {
-        self.event("error", json!({"code": code, "msg": msg.into()}));
+        let payload = Obj::new()
+            .str("code", code)
+            .str("msg", &msg.into())
+            .finish();
+        self.event("error", payload);
     }
 
     fn handle(&self) -> Option<(Rc<RefCell<Inner>>, js_sys::Function)> {
@@ -182,17 +192,17 @@ impl Inner {
         self.phase != Phase::Idle
     }
 
-    /// `getSessionState()`.
-    pub fn session_state(&self) -> Value {
+    /// `getSessionState()` as JSON (`null` outside a session).
+    pub fn session_state(&self) -> String {
         match &self.info {
-            Some(info) if self.phase != Phase::Idle => json!({
-                "sessionKey": info.key,
-                "groupid": info.group,
-                "paused": self.paused,
-                "connected": self.phase == Phase::Live,
-                "agents": self.agents,
-            }),
-            _ => Value::Null,
+            Some(info) if self.phase != Phase::Idle => Obj::new()
+                .str("sessionKey", &info.key)
+                .str("groupid", &info.group)
+                .bool("paused", self.paused)
+                .bool("connected", self.phase == Phase::Live)
+                .raw("agents", &self.agents)
+                .finish(),
+            _ => "null".into(),
         }
     }
 
@@ -217,7 +227,7 @@ impl Inner {
         self.continuing = false;
         self.announced = false;
         self.phase = Phase::Starting;
-        self.event("sessionstarting", json!({}));
+        self.event("sessionstarting", "{}".into());
         self.connect();
     }
 
@@ -252,23 +262,33 @@ impl Inner {
         let ua = web_sys::window()
             .and_then(|w| w.navigator().user_agent().ok())
             .unwrap_or_default();
-        let hello = json!({
-            "t": "hello", "v": VERSION,
-            "group": self.cfg.groupid, "site": self.cfg.site,
-            "key": self.info.as_ref().map(|i| i.key.clone()).or_else(|| self.requested_key.clone()),
-            "sid": self.info.as_ref().map(|i| i.sid.clone()),
-            "page": self.recorder.page(), "url": href, "title": title, "ua": ua,
-            "paused": self.paused, "visitorid": self.cfg.visitorid,
-        });
+        let key = self
+            .info
+            .as_ref()
+            .map(|i| i.key.clone())
+            .or_else(|| self.requested_key.clone());
+        let hello = Obj::new()
+            .str("t", "hello")
+            .num("v", VERSION as f64)
+            .str("group", &self.cfg.groupid)
+            .str("site", &self.cfg.site)
+            .opt_str("key", key.as_deref())
+            .opt_str("sid", self.info.as_ref().map(|i| i.sid.as_str()))
+            .str("page", self.recorder.page())
+            .str("url", &href)
+            .str("title", &title)
+            .str("ua", &ua)
+            .bool("paused", self.paused)
+            .opt_str("visitorid", self.cfg.visitorid.as_deref())
+            .finish();
         if let Some(s) = &self.socket {
-            s.send(&hello.to_string());
+            s.send(&hello);
         }
     }
 
     fn on_message(&mut self, text: &str) {
-        let msg = match parse_server(text) {
-            Ok(m) => m,
-            Err(_) => return,
+        let Some(msg) = wire::server_msg(text) else {
+            return;
         };
         match msg {
             ServerMsg::Welcome {
@@ -278,26 +298,21 @@ impl Inner {
                 last,
                 agents,
             } => self.on_welcome(key, sid, masks, last, agents),
-            ServerMsg::Ack { page, seq } => {
+            ServerMsg::Ack(page, seq) => {
                 if page == self.recorder.page() {
                     self.outbox.ack(seq);
                 }
             }
-            ServerMsg::Agents { count, agentlist } => {
-                self.agents = json!({"count": count, "agentlist": agentlist});
-                let a = self.agents.clone();
-                self.event("agents", a);
+            ServerMsg::Agents(payload) => {
+                self.agents = payload.clone();
+                self.event("agents", payload);
             }
             ServerMsg::Snapreq => self.begin_snapshot(),
-            ServerMsg::End { reason } => {
-                let reason = reason.unwrap_or_else(|| "agent".into());
-                self.end_local(if reason == "visitor" {
-                    "visitor"
-                } else {
-                    "agent"
-                });
+            ServerMsg::End(reason) => {
+                let visitor = reason.as_deref() == Some("visitor");
+                self.end_local(if visitor { "visitor" } else { "agent" });
             }
-            ServerMsg::Error { code, msg } => {
+            ServerMsg::Error(code, msg) => {
                 self.error(&code, msg);
                 if self.phase == Phase::Starting && !self.continuing {
                     self.teardown();
@@ -313,12 +328,11 @@ impl Inner {
         key: String,
         sid: String,
         masks: Vec<String>,
-        last: Option<Position>,
-        agents: Option<Value>,
+        last: Option<(String, u64)>,
+        agents: Option<String>,
     ) {
         if self.masks.is_none() {
-            let list = serde_json::to_string(&masks).unwrap_or_else(|_| "[]".into());
-            match dom::invalid_selector(&list) {
+            match dom::invalid_selector(&string_array(&masks)) {
                 Ok(i) if i < 0 => self.masks = Some(masks),
                 Ok(i) => {
                     let bad = masks.get(i as usize).cloned().unwrap_or_default();
@@ -326,7 +340,7 @@ impl Inner {
                         "maskingerror",
                         format!("invalid mask selector {bad:?}: no page content is sent"),
                     );
-                    self.send_text(&json!({"t": "end"}).to_string());
+                    self.send_text(END_MSG);
                     self.end_local("error");
                     return;
                 }
@@ -355,7 +369,7 @@ impl Inner {
         self.backoff.reset();
         self.reconnect_timer = None;
         if was_reconnecting {
-            self.event("connection", json!({"status": "ok"}));
+            self.event("connection", Obj::new().str("status", "ok").finish());
         }
         if let Some(a) = agents {
             self.agents = a;
@@ -363,13 +377,16 @@ impl Inner {
         if !self.announced {
             self.announced = true;
             if !self.continuing {
-                self.event("sessionstart", json!({"sessionKey": key}));
+                self.event("sessionstart", Obj::new().str("sessionKey", &key).finish());
             }
-            self.event("sessioncontinue", json!({"sessionKey": key}));
+            self.event(
+                "sessioncontinue",
+                Obj::new().str("sessionKey", &key).finish(),
+            );
             let a = self.agents.clone();
             self.event("agents", a);
             if self.paused {
-                self.event("sessionpaused", json!({"paused": true}));
+                self.event("sessionpaused", Obj::new().bool("paused", true).finish());
             }
         }
         if self.paused {
@@ -383,9 +400,9 @@ impl Inner {
             return;
         }
         let resend = match &last {
-            Some(p) if p.page == self.recorder.page() => self
+            Some((page, seq)) if page == self.recorder.page() => self
                 .outbox
-                .after(p.seq)
+                .after(*seq)
                 .map(|v| v.into_iter().map(str::to_string).collect::<Vec<_>>()),
             _ => None,
         };
@@ -410,8 +427,7 @@ impl Inner {
         if self.capture.is_some() {
             return true;
         }
-        let masks = self.masks.clone().unwrap_or_default();
-        let json = serde_json::to_string(&masks).unwrap_or_else(|_| "[]".into());
+        let json = string_array(self.masks.as_deref().unwrap_or_default());
         let me = self.me.clone();
         let notify = Closure::<dyn FnMut()>::new(move || {
             if let Some(rc) = me.upgrade() {
@@ -447,21 +463,7 @@ impl Inner {
             return;
         }
         let meta = dom::page_meta()
-            .ok()
-            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
-            .map(|m| PageMeta {
-                url: m["url"].as_str().unwrap_or_default().to_string(),
-                base: m["base"].as_str().unwrap_or_default().to_string(),
-                title: m["title"].as_str().unwrap_or_default().to_string(),
-                viewport: (
-                    m["vw"].as_f64().unwrap_or(0.0),
-                    m["vh"].as_f64().unwrap_or(0.0),
-                ),
-                scroll: (
-                    m["sx"].as_f64().unwrap_or(0.0),
-                    m["sy"].as_f64().unwrap_or(0.0),
-                ),
-            })
+            .map(|m| wire::page_meta(&m))
             .unwrap_or_default();
         self.recorder.snapshot_begin(&meta);
         self.snapshot_failed = false;
@@ -572,7 +574,10 @@ impl Inner {
             }
             Phase::Starting | Phase::Live | Phase::Reconnecting => {
                 if self.phase == Phase::Live {
-                    self.event("connection", json!({"status": "reconnecting"}));
+                    self.event(
+                        "connection",
+                        Obj::new().str("status", "reconnecting").finish(),
+                    );
                 }
                 self.phase = Phase::Reconnecting;
                 self.schedule_reconnect();
@@ -611,7 +616,7 @@ impl Inner {
         if self.phase == Phase::Idle {
             return;
         }
-        self.send_text(&json!({"t": "end"}).to_string());
+        self.send_text(END_MSG);
         self.end_local("visitor");
     }
 
@@ -626,7 +631,7 @@ impl Inner {
             let info = info.clone();
             let _ = self.store.save(&info);
         }
-        self.send_text(&json!({"t": "pause", "paused": paused}).to_string());
+        self.send_text(&Obj::new().str("t", "pause").bool("paused", paused).finish());
         if paused {
             if let Some(c) = self.capture.take() {
                 c.stop();
@@ -637,7 +642,7 @@ impl Inner {
             self.begin_snapshot();
         }
         if self.phase != Phase::Idle {
-            self.event("sessionpaused", json!({"paused": paused}));
+            self.event("sessionpaused", Obj::new().bool("paused", paused).finish());
         }
     }
 
@@ -645,7 +650,7 @@ impl Inner {
     pub fn page_hide(&mut self) {
         if self.phase == Phase::Live {
             self.flush();
-            self.send_text(&json!({"t": "bye"}).to_string());
+            self.send_text(BYE_MSG);
         }
     }
 
@@ -671,7 +676,7 @@ impl Inner {
         }
         self.store.clear();
         self.teardown();
-        self.event("sessionend", json!({"reason": reason}));
+        self.event("sessionend", Obj::new().str("reason", reason).finish());
     }
 }
 

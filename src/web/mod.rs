@@ -7,6 +7,7 @@ mod engine;
 mod socket;
 mod storage;
 mod timer;
+mod wire;
 
 pub use api::Engine;
 

@@ -1,0 +1,171 @@
+//! Reading JSON in the browser: the loader's config and the server's messages are parsed with
+//! the browser's own `JSON.parse` and read field by field, so no JSON parser ships in the wasm.
+
+use wasm_bindgen::prelude::*;
+
+use crate::config::{Config, CookieType};
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn string(obj: &JsValue, key: &str) -> Option<String> {
+    get(obj, key).as_string()
+}
+
+fn number(obj: &JsValue, key: &str) -> Option<f64> {
+    get(obj, key).as_f64()
+}
+
+fn strings(v: &JsValue) -> Vec<String> {
+    if !js_sys::Array::is_array(v) {
+        return Vec::new();
+    }
+    js_sys::Array::from(v)
+        .iter()
+        .filter_map(|s| s.as_string())
+        .collect()
+}
+
+/// Parses JSON text; `None` when it is not a JSON object.
+pub fn parse_object(text: &str) -> Option<JsValue> {
+    js_sys::JSON::parse(text).ok().filter(|v| v.is_object())
+}
+
+/// The loader's configuration.
+pub fn config(json: &str) -> Result<Config, String> {
+    let o = parse_object(json).ok_or("bad config: not a JSON object")?;
+    let groupid = string(&o, "groupid").unwrap_or_default();
+    if groupid.trim().is_empty() {
+        return Err("data-groupid missing".into());
+    }
+    let cookietype = match string(&o, "cookietype") {
+        None => CookieType::Normal,
+        Some(t) => CookieType::parse(&t).ok_or("bad config: unknown cookietype")?,
+    };
+    let inputs = get(&o, "inputevents");
+    let inputevents = if inputs.is_object() {
+        js_sys::Object::entries(&js_sys::Object::from(inputs))
+            .iter()
+            .filter_map(|e| {
+                let e = js_sys::Array::from(&e);
+                Some((e.get(0).as_string()?, e.get(1).as_string()?))
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
+    Ok(Config {
+        groupid,
+        site: string(&o, "site").unwrap_or_else(|| "production".into()),
+        ws: string(&o, "ws").unwrap_or_default(),
+        scriptserver: string(&o, "scriptserver"),
+        cookietype,
+        cookiedomain: string(&o, "cookiedomain"),
+        startpaused: get(&o, "startpaused").as_bool().unwrap_or(false),
+        ui: string(&o, "ui"),
+        video: string(&o, "video"),
+        visitorid: string(&o, "visitorid"),
+        presence: string(&o, "presence"),
+        additionalgroupids: strings(&get(&o, "additionalgroupids")),
+        inputevents,
+        slicems: number(&o, "slicems"),
+    })
+}
+
+/// `startSession` parameters: the session key, if any.
+pub fn session_key(params_json: &str) -> Option<String> {
+    let o = parse_object(params_json)?;
+    let k = get(&o, "sessionKey");
+    k.as_string()
+        .or_else(|| k.as_f64().map(|n| (n as u64).to_string()))
+}
+
+/// A message from the session server.
+#[derive(Debug)]
+pub enum ServerMsg {
+    /// Handshake answer: key, sid, masks, the server's position (page, seq), agents JSON.
+    Welcome {
+        /// Session key.
+        key: String,
+        /// Session id.
+        sid: String,
+        /// The group's mask selectors.
+        masks: Vec<String>,
+        /// What the server already has.
+        last: Option<(String, u64)>,
+        /// The `agents` event payload, as JSON.
+        agents: Option<String>,
+    },
+    /// A message was applied.
+    Ack(String, u64),
+    /// The agents watching changed (JSON payload of the `agents` event).
+    Agents(String),
+    /// Send a fresh snapshot.
+    Snapreq,
+    /// The session ended on the server side.
+    End(Option<String>),
+    /// An error (code, message); the socket closes after it.
+    Error(String, String),
+}
+
+fn agents_payload(o: &JsValue) -> String {
+    let list = get(o, "agentlist");
+    let list = js_sys::JSON::stringify(&list)
+        .ok()
+        .and_then(|s| s.as_string())
+        .filter(|_| js_sys::Array::is_array(&list))
+        .unwrap_or_else(|| "[]".into());
+    crate::json::Obj::new()
+        .num("count", number(o, "count").unwrap_or(0.0))
+        .raw("agentlist", &list)
+        .finish()
+}
+
+/// Parses one server message; `None` for anything unknown or malformed.
+pub fn server_msg(text: &str) -> Option<ServerMsg> {
+    let o = parse_object(text)?;
+    Some(match string(&o, "t")?.as_str() {
+        "welcome" => {
+            let last = get(&o, "last");
+            let agents = get(&o, "agents");
+            ServerMsg::Welcome {
+                key: string(&o, "key")?,
+                sid: string(&o, "sid")?,
+                masks: strings(&get(&o, "masks")),
+                last: if last.is_object() {
+                    Some((string(&last, "page")?, number(&last, "seq")? as u64))
+                } else {
+                    None
+                },
+                agents: agents.is_object().then(|| agents_payload(&agents)),
+            }
+        }
+        "ack" => ServerMsg::Ack(string(&o, "page")?, number(&o, "seq")? as u64),
+        "agents" => ServerMsg::Agents(agents_payload(&o)),
+        "snapreq" => ServerMsg::Snapreq,
+        "end" => ServerMsg::End(string(&o, "reason")),
+        "error" => ServerMsg::Error(
+            string(&o, "code").unwrap_or_else(|| "service".into()),
+            string(&o, "msg").unwrap_or_default(),
+        ),
+        _ => return None,
+    })
+}
+
+/// Snapshot header facts from `dom.js`'s `pageMeta()` object.
+pub fn page_meta(o: &JsValue) -> crate::capture::PageMeta {
+    crate::capture::PageMeta {
+        url: string(o, "url").unwrap_or_default(),
+        base: string(o, "base").unwrap_or_default(),
+        title: string(o, "title").unwrap_or_default(),
+        viewport: (
+            number(o, "vw").unwrap_or(0.0),
+            number(o, "vh").unwrap_or(0.0),
+        ),
+        scroll: (
+            number(o, "sx").unwrap_or(0.0),
+            number(o, "sy").unwrap_or(0.0),
+        ),
+    }
+}
