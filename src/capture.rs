@@ -26,7 +26,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::mask;
-use crate::protocol::{kind, write, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, DOCUMENT};
+use crate::protocol::write::{self, Cursor};
+use crate::protocol::{kind, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, DOCUMENT};
 use crate::tree::{IdMap, IdSet, Tree, TreeError};
 use crate::url;
 
@@ -194,8 +195,8 @@ pub struct Recorder {
     model: Model,
     page: String,
     seq: u64,
-    /// The snapshot being written, and whether no record was written yet.
-    snap: Option<(String, bool)>,
+    /// The snapshot being written, its record cursor, and whether no record was written yet.
+    snap: Option<(String, Cursor, bool)>,
 }
 
 #[derive(Debug, Default)]
@@ -304,12 +305,12 @@ impl Recorder {
             meta.viewport,
             meta.scroll,
         );
-        self.snap = Some((out, true));
+        self.snap = Some((out, Cursor::new(DOCUMENT), true));
     }
 
     /// Adds the nodes of one walker slice to the snapshot being built.
     pub fn snapshot_chunk(&mut self, flat: Flat<'_>) -> Result<(), CaptureError> {
-        let Some((mut out, mut first)) = self.snap.take() else {
+        let Some((mut out, mut cursor, mut first)) = self.snap.take() else {
             return Err(CaptureError::Malformed("snapshot chunk outside a snapshot"));
         };
         out.reserve(flat.strs.len() + flat.ints.len() * 4);
@@ -326,42 +327,56 @@ impl Recorder {
             }
             self.model.tree.append(d.gid, d.parent)?;
             self.model.remember(&d);
+            let mark = out.len();
             if !first {
                 out.push(',');
             }
+            if !self.write_decoded(&mut out, &mut cursor, &d) {
+                out.truncate(mark);
+                return Err(CaptureError::Malformed("snapshot not in preorder"));
+            }
             first = false;
-            self.write_decoded(&mut out, &d);
         }
-        self.snap = Some((out, first));
+        self.snap = Some((out, cursor, first));
         Ok(())
     }
 
     /// Finishes the snapshot and returns the `snap` message.
     pub fn snapshot_end(&mut self) -> String {
-        let (mut out, _) = self.snap.take().unwrap_or_default();
+        let (mut out, _, _) = self
+            .snap
+            .take()
+            .unwrap_or_else(|| (String::new(), Cursor::new(DOCUMENT), true));
         out.push_str("]}");
         out
     }
 
-    fn write_decoded(&self, out: &mut String, d: &Decoded<'_>) {
-        if d.kind == kind::ELEMENT {
-            write::element_start(out, d.gid, d.parent, &self.names[d.tag_id as usize]);
-            write::gid_attr(out, d.gid);
-            for (n, v) in &d.attrs {
-                write::attr(out, false, n, v);
+    /// Writes one record; false when it is not in preorder (nothing written).
+    fn write_decoded(&self, out: &mut String, cursor: &mut Cursor, d: &Decoded<'_>) -> bool {
+        let element = d.kind == kind::ELEMENT;
+        let Some((delta, depth)) = cursor.place(d.gid, d.parent, element) else {
+            return false;
+        };
+        if element {
+            write::element_start(out, delta, depth, &self.names[d.tag_id as usize]);
+            for (i, (n, v)) in d.attrs.iter().enumerate() {
+                write::attr(out, i == 0, n, v);
             }
             write::element_end(out, &d.opts);
         } else {
-            write::leaf(out, d.gid, d.parent, d.kind, &d.text);
+            write::leaf(out, delta, depth, d.kind, &d.text);
         }
+        true
     }
 
     fn owned_record(&self, d: &Decoded<'_>) -> NodeRecord {
         let data = match d.kind {
             kind::ELEMENT => NodeData::Element(Element {
                 tag: self.names[d.tag_id as usize].clone(),
-                attrs: std::iter::once(("data-gid".to_string(), d.gid.to_string()))
-                    .chain(d.attrs.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+                attrs: d
+                    .attrs
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
                     .collect(),
                 opts: d.opts.clone(),
             }),

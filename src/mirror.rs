@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::mask;
 use crate::protocol::{
-    kind, write, Diff, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, Snapshot, DOCUMENT,
+    write, Diff, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, Snapshot, DOCUMENT,
 };
 use crate::tree::{IdMap, IdSet, Tree, TreeError};
 
@@ -315,25 +315,24 @@ impl Mirror {
             self.scroll,
         );
         let mut first = true;
+        let mut cursor = write::Cursor::new(DOCUMENT);
         for (gid, parent) in self.tree.preorder() {
-            let Some(d) = self.data.get(&gid) else {
+            let Some(data) = self.data.get(&gid) else {
                 continue;
             };
+            let mark = out.len();
             if !first {
                 out.push(',');
             }
-            first = false;
-            match d {
-                NodeData::Element(e) => {
-                    write::element_start(&mut out, gid, parent, &e.tag);
-                    for (i, (n, v)) in e.attrs.iter().enumerate() {
-                        write::attr(&mut out, i == 0, n, v);
-                    }
-                    write::element_end(&mut out, &e.opts);
-                }
-                NodeData::Text(t) => write::leaf(&mut out, gid, parent, kind::TEXT, t),
-                NodeData::Comment(t) => write::leaf(&mut out, gid, parent, kind::COMMENT, t),
-                NodeData::Doctype(t) => write::leaf(&mut out, gid, parent, kind::DOCTYPE, t),
+            let r = NodeRecord {
+                gid,
+                parent,
+                data: data.clone(),
+            };
+            if write::record(&mut out, &mut cursor, &r) {
+                first = false;
+            } else {
+                out.truncate(mark);
             }
         }
         out.push_str("],\"scrolls\":[");
@@ -373,8 +372,8 @@ mod tests {
     }
 
     const BASE: &str = r#"{"t":"snap","page":"p","seq":1,"nodes":[
-        [1,0,10,"html"],[2,0,1,"html",[]],[3,2,1,"body",[]],
-        [4,3,1,"p",["class","a"]],[5,4,3,"hello"],[6,3,1,"input",["type","password"],{"m":[100,20]}]]}"#;
+        [1,1,10,"html"],[1,1,1,"html",[]],[1,2,1,"body",[]],
+        [1,3,1,"p",["class","a"]],[1,4,3,"hello"],[1,3,1,"input",["type","password"],{"m":[100,20]}]]}"#;
 
     #[test]
     fn snapshot_round_trips() {
@@ -393,7 +392,7 @@ mod tests {
         m.apply_snapshot(&snap(BASE)).unwrap();
         m.apply_diff(&diff(
             r#"{"t":"diff","page":"p","seq":2,"ops":[
-            ["c",3,[7,4,6],[[7,3,1,"div",[]],[8,7,3,"new"]]],
+            ["c",3,[7,4,6],[[7,1,1,"div",[]],[1,2,3,"new"]]],
             ["a",4,"class","b"],["x",5,"bye"],["a",6,"value","secret"]]}"#,
         ))
         .unwrap();
@@ -407,7 +406,7 @@ mod tests {
         // Re-serializing node 4 with new content replaces it (a move re-sends the subtree).
         m.apply_diff(&diff(
             r#"{"t":"diff","page":"p","seq":3,"ops":[
-            ["c",7,[8,4],[[4,7,1,"p",[]]]],["c",3,[7,6],[]]]}"#,
+            ["c",7,[8,4],[[4,1,1,"p",[]]]],["c",3,[7,6],[]]]}"#,
         ))
         .unwrap();
         assert_eq!(m.children(7), &[8, 4]);
@@ -425,18 +424,30 @@ mod tests {
         let mut m = Mirror::new();
         m.apply_snapshot(&snap(BASE)).unwrap();
         let under_text =
-            diff(r#"{"t":"diff","page":"p","seq":2,"ops":[["c",5,[9],[[9,5,3,"x"]]]]}"#);
+            diff(r#"{"t":"diff","page":"p","seq":2,"ops":[["c",5,[9],[[9,1,3,"x"]]]]}"#);
         assert!(m.apply_diff(&under_text).is_err());
         let mut m = Mirror::new();
         m.apply_snapshot(&snap(BASE)).unwrap();
         let under_mask =
-            diff(r#"{"t":"diff","page":"p","seq":2,"ops":[["c",6,[9],[[9,6,3,"x"]]]]}"#);
+            diff(r#"{"t":"diff","page":"p","seq":2,"ops":[["c",6,[9],[[9,1,3,"x"]]]]}"#);
         assert!(m.apply_diff(&under_mask).is_err());
         let replace_ancestor =
-            diff(r#"{"t":"diff","page":"p","seq":2,"ops":[["c",4,[3],[[3,4,1,"b",[]]]]]}"#);
+            diff(r#"{"t":"diff","page":"p","seq":2,"ops":[["c",4,[3],[[3,1,1,"b",[]]]]]}"#);
         let mut m = Mirror::new();
         m.apply_snapshot(&snap(BASE)).unwrap();
         assert!(m.apply_diff(&replace_ancestor).is_err());
+    }
+
+    #[test]
+    fn records_out_of_preorder_are_refused() {
+        for bad in [
+            r#"{"t":"snap","page":"p","seq":1,"nodes":[[1,2,1,"html",[]]]}"#,
+            r#"{"t":"snap","page":"p","seq":1,"nodes":[[1,1,3,"t"],[1,2,3,"under text"]]}"#,
+            r#"{"t":"snap","page":"p","seq":1,"nodes":[[-1,1,1,"html",[]]]}"#,
+            r#"{"t":"snap","page":"p","seq":1,"nodes":[[1,0,1,"html",[]]]}"#,
+        ] {
+            assert!(parse_visitor(bad).is_err(), "accepted {bad}");
+        }
     }
 
     #[test]

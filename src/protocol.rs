@@ -233,6 +233,7 @@ pub struct Snapshot {
     #[serde(default)]
     pub sy: f64,
     /// Nodes in preorder.
+    #[serde(deserialize_with = "document_records")]
     pub nodes: Vec<NodeRecord>,
 }
 
@@ -369,18 +370,25 @@ impl<'de> Deserialize<'de> for AttrList {
     }
 }
 
-impl<'de> Deserialize<'de> for NodeRecord {
+/// A record as it is on the wire: `[gidDelta, depth, kind, ...]`.
+struct RawRecord {
+    delta: i64,
+    depth: u32,
+    data: NodeData,
+}
+
+impl<'de> Deserialize<'de> for RawRecord {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = NodeRecord;
+            type Value = RawRecord;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a node record array")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<NodeRecord, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawRecord, A::Error> {
                 let mut s = Elements(seq, std::marker::PhantomData);
-                let gid: Gid = s.next("gid")?;
-                let parent: Gid = s.next("parent")?;
+                let delta: i64 = s.next("gid delta")?;
+                let depth: u32 = s.next("depth")?;
                 let k: u8 = s.next("kind")?;
                 let data = match k {
                     kind::ELEMENT => {
@@ -407,11 +415,47 @@ impl<'de> Deserialize<'de> for NodeRecord {
                     _ => return Err(de::Error::custom("unknown node kind")),
                 };
                 s.end()?;
-                Ok(NodeRecord { gid, parent, data })
+                Ok(RawRecord { delta, depth, data })
             }
         }
         d.deserialize_seq(V)
     }
+}
+
+/// Gives wire records their gids and parents: a record's gid is the previous record's plus
+/// its delta (the first one's: 0 plus its delta), and its parent is the element at `depth - 1`
+/// on the current preorder path below `base` (depth 1: a child of `base`).
+fn resolve(raw: Vec<RawRecord>, base: Gid) -> Result<Vec<NodeRecord>, String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut stack: Vec<Gid> = vec![base];
+    let mut prev: i64 = 0;
+    for r in raw {
+        let gid = prev + r.delta;
+        if gid <= 0 || gid > Gid::MAX as i64 {
+            return Err(format!("gid {gid} out of range"));
+        }
+        let depth = r.depth as usize;
+        if depth == 0 || depth > stack.len() {
+            return Err(format!("depth {depth} does not follow the preorder path"));
+        }
+        stack.truncate(depth);
+        let parent = stack[depth - 1];
+        if matches!(r.data, NodeData::Element(_)) {
+            stack.push(gid as Gid);
+        }
+        prev = gid;
+        out.push(NodeRecord {
+            gid: gid as Gid,
+            parent,
+            data: r.data,
+        });
+    }
+    Ok(out)
+}
+
+fn document_records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NodeRecord>, D::Error> {
+    let raw: Vec<RawRecord> = Vec::deserialize(d)?;
+    resolve(raw, DOCUMENT).map_err(de::Error::custom)
 }
 
 impl<'de> Deserialize<'de> for Op {
@@ -426,11 +470,16 @@ impl<'de> Deserialize<'de> for Op {
                 let mut s = Elements(seq, std::marker::PhantomData);
                 let code: String = s.next("op code")?;
                 let op = match code.as_str() {
-                    "c" => Op::Children {
-                        parent: s.next("parent")?,
-                        list: s.next("child list")?,
-                        records: s.next("records")?,
-                    },
+                    "c" => {
+                        let parent: Gid = s.next("parent")?;
+                        let list = s.next("child list")?;
+                        let raw: Vec<RawRecord> = s.next("records")?;
+                        Op::Children {
+                            parent,
+                            list,
+                            records: resolve(raw, parent).map_err(de::Error::custom)?,
+                        }
+                    }
                     "a" => Op::Attr {
                         gid: s.next("gid")?,
                         name: s.next("name")?,
@@ -476,22 +525,55 @@ impl<'de> Deserialize<'de> for Op {
 pub mod write {
     use super::*;
 
-    /// Writes `[gid,parent,1,"tag",[` ; follow with [`attr`] calls and [`element_end`].
-    pub fn element_start(out: &mut String, gid: Gid, parent: Gid, tag: &str) {
-        out.push('[');
-        json::uint(out, gid as u64);
-        out.push(',');
-        json::uint(out, parent as u64);
-        out.push_str(",1,");
-        json::string(out, tag);
-        out.push_str(",[");
+    /// Turns (gid, parent) pairs met in preorder into the wire's (gid delta, depth).
+    #[derive(Debug, Clone)]
+    pub struct Cursor {
+        prev: i64,
+        stack: Vec<Gid>,
     }
 
-    /// Writes `"data-gid","N"` as the element's first attribute.
-    pub fn gid_attr(out: &mut String, gid: Gid) {
-        out.push_str("\"data-gid\",\"");
-        json::uint(out, gid as u64);
-        out.push('"');
+    impl Cursor {
+        /// A cursor for records below `base` (the document for snapshots, the op's parent for
+        /// child lists).
+        pub fn new(base: Gid) -> Cursor {
+            Cursor {
+                prev: 0,
+                stack: vec![base],
+            }
+        }
+
+        /// The (delta, depth) of the next record, or `None` when `parent` is not on the current
+        /// preorder path (records out of order).
+        pub fn place(&mut self, gid: Gid, parent: Gid, element: bool) -> Option<(i64, usize)> {
+            let i = self.stack.iter().rposition(|&g| g == parent)?;
+            self.stack.truncate(i + 1);
+            if element {
+                self.stack.push(gid);
+            }
+            let delta = gid as i64 - self.prev;
+            self.prev = gid as i64;
+            Some((delta, i + 1))
+        }
+    }
+
+    fn head(out: &mut String, delta: i64, depth: usize, kind: u8) {
+        out.push('[');
+        if delta < 0 {
+            out.push('-');
+        }
+        json::uint(out, delta.unsigned_abs());
+        out.push(',');
+        json::uint(out, depth as u64);
+        out.push(',');
+        json::uint(out, kind as u64);
+        out.push(',');
+    }
+
+    /// Writes `[delta,depth,1,"tag",[` ; follow with [`attr`] calls and [`element_end`].
+    pub fn element_start(out: &mut String, delta: i64, depth: usize, tag: &str) {
+        head(out, delta, depth, kind::ELEMENT);
+        json::string(out, tag);
+        out.push_str(",[");
     }
 
     /// Writes one attribute pair; `first` is true for the first pair of the element.
@@ -545,32 +627,32 @@ pub mod write {
     }
 
     /// Writes a text, comment or doctype record.
-    pub fn leaf(out: &mut String, gid: Gid, parent: Gid, kind: u8, data: &str) {
-        out.push('[');
-        json::uint(out, gid as u64);
-        out.push(',');
-        json::uint(out, parent as u64);
-        out.push(',');
-        json::uint(out, kind as u64);
-        out.push(',');
+    pub fn leaf(out: &mut String, delta: i64, depth: usize, kind: u8, data: &str) {
+        head(out, delta, depth, kind);
         json::string(out, data);
         out.push(']');
     }
 
-    /// Writes a whole record.
-    pub fn record(out: &mut String, r: &NodeRecord) {
+    /// Writes a whole record placed by `cursor`; false (nothing written) when the record is not
+    /// in preorder below the cursor's base.
+    pub fn record(out: &mut String, cursor: &mut Cursor, r: &NodeRecord) -> bool {
+        let element = matches!(r.data, NodeData::Element(_));
+        let Some((delta, depth)) = cursor.place(r.gid, r.parent, element) else {
+            return false;
+        };
         match &r.data {
             NodeData::Element(e) => {
-                element_start(out, r.gid, r.parent, &e.tag);
+                element_start(out, delta, depth, &e.tag);
                 for (i, (n, v)) in e.attrs.iter().enumerate() {
                     attr(out, i == 0, n, v);
                 }
                 element_end(out, &e.opts);
             }
-            NodeData::Text(t) => leaf(out, r.gid, r.parent, kind::TEXT, t),
-            NodeData::Comment(t) => leaf(out, r.gid, r.parent, kind::COMMENT, t),
-            NodeData::Doctype(t) => leaf(out, r.gid, r.parent, kind::DOCTYPE, t),
+            NodeData::Text(t) => leaf(out, delta, depth, kind::TEXT, t),
+            NodeData::Comment(t) => leaf(out, delta, depth, kind::COMMENT, t),
+            NodeData::Doctype(t) => leaf(out, delta, depth, kind::DOCTYPE, t),
         }
+        true
     }
 
     /// Writes one op.
@@ -591,11 +673,18 @@ pub mod write {
                     json::uint(out, *g as u64);
                 }
                 out.push_str("],[");
-                for (i, r) in records.iter().enumerate() {
-                    if i > 0 {
+                let mut cursor = Cursor::new(*parent);
+                let mut first = true;
+                for r in records {
+                    let mark = out.len();
+                    if !first {
                         out.push(',');
                     }
-                    record(out, r);
+                    if record(out, &mut cursor, r) {
+                        first = false;
+                    } else {
+                        out.truncate(mark);
+                    }
                 }
                 out.push_str("]]");
             }

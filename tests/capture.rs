@@ -50,12 +50,8 @@ fn check_snapshot_message(json: &str) {
             r.parent
         );
         if let NodeData::Element(e) = &r.data {
-            assert_eq!(
-                attr(e, "data-gid"),
-                Some(r.gid.to_string().as_str()),
-                "data-gid of {}",
-                r.gid
-            );
+            // The gid travels as the record's own, not as an attribute.
+            assert_eq!(attr(e, "data-gid"), None, "data-gid of {}", r.gid);
         }
     }
     // The generic JSON parser agrees with the typed one.
@@ -186,7 +182,7 @@ fn checkout_form_state_is_captured() {
     }
     let card = element(&recs, d.gid(d.id("orderPayment.cardNumber")));
     let names: Vec<&str> = card.attrs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["data-gid", "id", "type"]);
+    assert_eq!(names, ["id", "type"]);
     let saved = element(&recs, d.gid(d.id("saved-card")));
     assert_eq!(
         attr(saved, "style"),

@@ -896,7 +896,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(8);
         let o = reg.open_visitor(&hello(None), tx).expect("open");
         assert_eq!(o.session.key.len(), 4);
-        let snap = r#"{"t":"snap","page":"p","seq":1,"nodes":[[1,0,1,"html",[]],[2,1,3,"a"]]}"#;
+        let snap = r#"{"t":"snap","page":"p","seq":1,"nodes":[[1,1,1,"html",[]],[1,2,3,"a"]]}"#;
         assert!(matches!(
             feed(&o.session, o.conn, snap),
             VisitorOutcome::Ack { seq: 1, .. }

@@ -58,7 +58,7 @@ async fn late_agent_gets_snapshot_with_diffs_applied() {
     send_snap(&mut v).await;
     let d2 = diff(
         2,
-        r#"[["c",4,[8,5,7],[[8,4,1,"h1",["id","t"]],[9,8,3,"Title"]]],["a",5,"class","b"],["x",6,"bye"],["s",0,0,300],["w",1024,700]]"#,
+        r#"[["c",4,[8,5,7],[[8,1,1,"h1",["id","t"]],[1,2,3,"Title"]]],["a",5,"class","b"],["x",6,"bye"],["s",0,0,300],["w",1024,700]]"#,
     );
     send(&mut v, &d2).await;
     assert_eq!(recv_until(&mut v, "ack").await.0["seq"], 2);

@@ -425,6 +425,34 @@
     return el;
   }
 
+  /**
+   * Wire records are `[gidDelta, depth, kind, ...]`: a record's gid is the previous one's plus
+   * its delta, and its parent is the element at `depth - 1` on the preorder path below `base`
+   * (depth 1: a child of `base`). Returns `[gid, parent, kind, ...]` arrays.
+   */
+  function resolveRecords(records, base) {
+    if (!Array.isArray(records)) throw new Error('records must be an array');
+    const out = new Array(records.length);
+    const stack = [base];
+    let prev = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (!Array.isArray(r) || r.length < 4) throw new Error('bad record');
+      const gid = prev + Number(r[0]);
+      const depth = Number(r[1]);
+      if (!Number.isInteger(gid) || gid <= 0 || gid > 0xffffffff) throw new Error('bad gid');
+      if (!Number.isInteger(depth) || depth < 1 || depth > stack.length) throw new Error('bad depth');
+      stack.length = depth;
+      const rec = r.slice();
+      rec[0] = gid;
+      rec[1] = stack[depth - 1];
+      if (r[2] === KIND_ELEMENT) stack.push(gid);
+      prev = gid;
+      out[i] = rec;
+    }
+    return out;
+  }
+
   function makeNode(doc, r, pending) {
     if (!Array.isArray(r) || r.length < 4) throw new Error('bad record');
     const kind = r[2];
@@ -432,6 +460,8 @@
     if (kind === KIND_ELEMENT) {
       const opts = r[5] && typeof r[5] === 'object' ? r[5] : null;
       node = makeElement(doc, r[3], r[4], opts);
+      // The gid is not on the wire as an attribute: the mirror carries it like the page does.
+      rawSet(node, 'data-gid', String(Number(r[0])));
       if (opts && !opts.m) {
         if (typeof opts.v === 'string') pending.push(['v', node, opts.v]);
         if (typeof opts.k === 'boolean') pending.push(['k', node, opts.k]);
@@ -497,7 +527,8 @@
 
   async function applySnapshot(m) {
     if (!Array.isArray(m.nodes)) throw new Error('snapshot without nodes');
-    const standards = m.nodes.some((r) => Array.isArray(r) && r[2] === KIND_DOCTYPE && r[1] === 0);
+    const nodes = resolveRecords(m.nodes, 0);
+    const standards = nodes.some((r) => r[2] === KIND_DOCTYPE && r[1] === 0);
     clearMirror();
     const doc = await prepareFrame(standards);
     clearMirror();
@@ -510,7 +541,7 @@
     S.vh = Number(m.vh) || 0;
     layout();
     const pending = [];
-    for (const r of m.nodes) {
+    for (const r of nodes) {
       const node = makeNode(doc, r, pending);
       const gid = Number(r[0]);
       if (S.nodes.has(gid)) throw new Error('duplicate gid ' + gid);
@@ -566,8 +597,9 @@
     }
   }
 
-  function opChildren(parentGid, list, records) {
-    if (!Array.isArray(list) || !Array.isArray(records)) throw new Error('bad c op');
+  function opChildren(parentGid, list, wire) {
+    if (!Array.isArray(list) || !Array.isArray(wire)) throw new Error('bad c op');
+    const records = resolveRecords(wire, parentGid);
     const parent = get(parentGid);
     if (parent !== S.doc && (!isElement(parent) || maskSize.has(parent))) {
       throw new Error('node ' + parentGid + ' cannot have children');

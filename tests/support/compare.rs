@@ -3,7 +3,7 @@
 //!
 //! Rules encoded here:
 //! - every node in the document is a record with the walker's gid, in preorder; element
-//!   records carry `data-gid` (the gid) first, then the page's attributes in order;
+//!   records carry the page's attributes in order, without `data-gid` (the record's gid);
 //! - a mask root (see [`Walker::is_mask_root`]) is a placeholder: `opts.m = MASK_SIZE`, only
 //!   `id class style type role data-gid`, no value, no checked state, no children;
 //! - `<script>` (any namespace) keeps only `type` and `data-gid`, and has no children;
@@ -104,10 +104,10 @@ pub fn expected_records(dom: &Dom, walker: &Walker, base: &str) -> Vec<NodeRecor
         let mut descend = true;
         let data = match &dom.node(n).data {
             Data::Element(e) => {
-                // Records carry `data-gid` first, then the page's attributes in order.
+                // Records carry the page's attributes in order, without `data-gid` (the gid is
+                // the record's own; the viewer writes the attribute from it).
                 let mut e = e.clone();
                 e.attrs.retain(|(k, _)| k != "data-gid");
-                e.attrs.insert(0, ("data-gid".into(), gid.to_string()));
                 let e = &e;
                 let masked = walker.is_mask_root(dom, n);
                 let script = e.name == "script";

@@ -174,7 +174,7 @@ pub async fn visitor(addr: &str, group: &str, key: Option<&str>) -> (Ws, Value) 
     (ws, w)
 }
 
-pub const SNAP: &str = r#"{"t":"snap","page":"p-1","seq":1,"url":"http://127.0.0.1/demo/checkout.html","base":"http://127.0.0.1/demo/","title":"Checkout","vw":1280,"vh":720,"sx":0,"sy":0,"nodes":[[1,0,10,"html"],[2,0,1,"html",[]],[3,2,1,"head",[]],[4,2,1,"body",[]],[5,4,1,"p",["class","a"]],[6,5,3,"hello"],[7,4,1,"input",["id","orderPayment.cardNumber"],{"m":[200,20]}]]}"#;
+pub const SNAP: &str = r#"{"t":"snap","page":"p-1","seq":1,"url":"http://127.0.0.1/demo/checkout.html","base":"http://127.0.0.1/demo/","title":"Checkout","vw":1280,"vh":720,"sx":0,"sy":0,"nodes":[[1,1,10,"html"],[1,1,1,"html",[]],[1,2,1,"head",[]],[1,2,1,"body",[]],[1,3,1,"p",["class","a"]],[1,4,3,"hello"],[1,3,1,"input",["id","orderPayment.cardNumber"],{"m":[200,20]}]]}"#;
 
 pub fn diff(seq: u64, ops: &str) -> String {
     format!(r#"{{"t":"diff","page":"p-1","seq":{seq},"ops":{ops}}}"#)

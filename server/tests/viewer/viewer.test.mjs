@@ -14,6 +14,33 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+/**
+ * The tests write records readably as `[gid, parent, kind, ...]`; the wire form (what the
+ * engine sends) is `[gidDelta, depth, kind, ...]` in preorder (see docs/PROTOCOL.md).
+ */
+function wireRecords(records, base) {
+  const stack = [base];
+  let prev = 0;
+  return records.map((r) => {
+    const [gid, parent, kind, ...rest] = r;
+    const i = stack.lastIndexOf(parent);
+    if (i < 0) throw new Error(`test record ${gid}: parent ${parent} is not on the preorder path`);
+    stack.length = i + 1;
+    if (kind === 1) stack.push(gid);
+    const out = [gid - prev, i + 1, kind, ...rest];
+    prev = gid;
+    return out;
+  });
+}
+
+function toWire(msg) {
+  if (msg.t === 'snap') return { ...msg, nodes: wireRecords(msg.nodes, 0) };
+  if (msg.t === 'diff') {
+    return { ...msg, ops: msg.ops.map((op) => (op[0] === 'c' ? [op[0], op[1], op[2], wireRecords(op[3], op[1])] : op)) };
+  }
+  return msg;
+}
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let chromium = null;
@@ -62,7 +89,7 @@ async function visitor(ctx, hello) {
     window.ws.onmessage = (e) => window.msgs.push(JSON.parse(e.data));
     return new Promise((r) => { window.ws.onopen = r; });
   }, BASE.replace('http', 'ws') + '/ws/visitor');
-  const send = (o) => page.evaluate((x) => window.ws.send(JSON.stringify(x)), o);
+  const send = (o) => page.evaluate((x) => window.ws.send(JSON.stringify(x)), toWire(o));
   await send({ t: 'hello', v: 1, group: '1234', key: null, sid: null, page: 'p1', url: 'http://shop.test/x',
     title: 'Shop', ua: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36', paused: false, ...hello });
   await page.waitForFunction(() => window.msgs.some((m) => m.t === 'welcome'));
@@ -176,7 +203,7 @@ test('viewer builds, sanitizes and updates the mirror', { skip }, async () => {
   });
   assert.deepEqual(d, {
     first: 'h1', h1Masked: true, h1Text: '', onclick: null, data: 'y', text: 'Changed ', value: 'more',
-    checked: false, scrollY: 100, inner: 30, width: '800px', secret: null, innerP: '<b>bold </b>nested',
+    checked: false, scrollY: 100, inner: 30, width: '800px', secret: null, innerP: '<b data-gid="42">bold </b>nested',
   });
 
   await v.send({ t: 'pause', paused: true });
