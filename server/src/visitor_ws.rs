@@ -83,12 +83,33 @@ enum Frame {
 fn classify(m: Option<Result<Message, axum::Error>>) -> Frame {
     match m {
         Some(Ok(Message::Text(t))) => Frame::Text(t),
-        Some(Ok(Message::Binary(_))) => Frame::Invalid("binary frames are not accepted".into()),
+        // The engine gzips large messages (browser CompressionStream) and sends them as binary.
+        Some(Ok(Message::Binary(b))) => {
+            match gunzip(&b, glance_cobrowse::protocol::MAX_MESSAGE_BYTES) {
+                Ok(t) => Frame::Text(t.into()),
+                Err(e) => Frame::Invalid(e),
+            }
+        }
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Frame::Ignore,
         Some(Ok(Message::Close(_))) | None => Frame::Closed,
         // Oversized or malformed frames; if the connection is simply gone, the close fails.
         Some(Err(e)) => Frame::Invalid(format!("invalid frame: {e}")),
     }
+}
+
+/// Decompresses a gzip binary frame into UTF-8 text, refusing more than `limit` bytes of output
+/// (a small frame cannot inflate into unbounded memory).
+fn gunzip(bytes: &[u8], limit: usize) -> Result<String, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("binary frame is not gzip: {e}"))?;
+    if out.len() > limit {
+        return Err("message too large".into());
+    }
+    String::from_utf8(out).map_err(|_| "binary frame is not UTF-8 text".into())
 }
 
 async fn run(mut ws: WebSocket, state: AppState) {
@@ -234,5 +255,31 @@ async fn stream(
     };
     if let Exit::Detach = exit {
         session.detach_visitor(conn);
+    }
+}
+
+#[cfg(test)]
+mod gzip_tests {
+    use super::gunzip;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn inflates_and_bounds_binary_frames() {
+        assert_eq!(
+            gunzip(&gz(b"{\"t\":\"bye\"}"), 100).unwrap(),
+            "{\"t\":\"bye\"}"
+        );
+        // A small bomb: 10 MB of zeros compress to ~10 KB; a 1 MB limit refuses it.
+        let bomb = gz(&vec![b'0'; 10 << 20]);
+        assert!(bomb.len() < 64 << 10);
+        assert_eq!(gunzip(&bomb, 1 << 20).unwrap_err(), "message too large");
+        assert!(gunzip(b"not gzip", 100).is_err());
+        assert!(gunzip(&gz(&[0xff, 0xfe]), 100).is_err());
     }
 }

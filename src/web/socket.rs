@@ -5,6 +5,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
+#[wasm_bindgen(module = "/src/web/send.js")]
+extern "C" {
+    /// Sends in order; large frames gzip-compressed (see `send.js`).
+    #[wasm_bindgen(js_name = sendOrdered, catch)]
+    fn send_ordered(ws: &WebSocket, text: &str) -> Result<bool, JsValue>;
+
+    /// Closes once every queued frame has been sent.
+    #[wasm_bindgen(js_name = closeOrdered)]
+    fn close_ordered(ws: &WebSocket);
+}
+
 /// An open (or opening) socket.
 pub struct Socket {
     ws: WebSocket,
@@ -58,9 +69,10 @@ impl Socket {
         self.ws.ready_state() == WebSocket::OPEN
     }
 
-    /// Sends a text frame; false when the socket cannot take it.
+    /// Sends a message (in order; large ones gzip-compressed as binary frames); false when the
+    /// socket cannot take it.
     pub fn send(&self, text: &str) -> bool {
-        self.is_open() && self.ws.send_with_str(text).is_ok()
+        self.is_open() && send_ordered(&self.ws, text).unwrap_or(false)
     }
 }
 
@@ -69,6 +81,6 @@ impl Drop for Socket {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
-        let _ = self.ws.close();
+        close_ordered(&self.ws);
     }
 }

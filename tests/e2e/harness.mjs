@@ -3,6 +3,7 @@
 // comparison of the visitor document against the agent's mirror (`#glance-mirror`).
 //
 // Contracts: docs/PROTOCOL.md, docs/LAYOUT.md. Never downloads a browser.
+import zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -187,6 +188,13 @@ export class E2E {
 // Scenario: visitor + agent pages
 // --------------------------------------------------------------------------------------------
 
+/** A frame's text: binary frames are the engine's gzip-compressed messages. */
+function frameText(payload) {
+  if (typeof payload === 'string') return payload;
+  const b = Buffer.from(payload);
+  try { return zlib.gunzipSync(b).toString('utf8'); } catch (_) { return b.toString('utf8'); }
+}
+
 export class Scenario {
   constructor(e2e, name) {
     this.e2e = e2e;
@@ -218,7 +226,9 @@ export class Scenario {
       this.sockets.push(rec);
       const push = (dir) => (f) => this.frames.push({
         side, ws: rec.ws, dir, time: Date.now(),
-        text: typeof f.payload === 'string' ? f.payload : Buffer.from(f.payload).toString('utf8'),
+        binary: typeof f.payload !== 'string',
+        bytes: typeof f.payload === 'string' ? Buffer.byteLength(f.payload) : f.payload.length,
+        text: frameText(f.payload),
       });
       ws.on('framesent', push('sent'));
       ws.on('framereceived', push('received'));

@@ -98,3 +98,16 @@ it('a CSP without wasm-unsafe-eval: SCRIPT_NOT_LOADED with params.script, and th
   // Calls after the failure are harmless.
   assert.equal(await v.evaluate(() => { window.GLANCE.Cobrowse.Visitor.startSession(); return window.GLANCE.Cobrowse.Visitor.inSession(); }), false);
 });
+
+it('large messages travel gzip-compressed (CompressionStream) and still reach the agent intact', async (s) => {
+  await s.openVisitor('/demo/products.html');
+  const key = await s.startSession();
+  await s.openAgent(key);
+  await s.mirrorMatches();
+  const snap = s.frames.find((f) => f.side === 'visitor' && f.dir === 'sent' && /"t":"snap"/.test(f.text));
+  assert.ok(snap, 'snapshot frame captured');
+  assert.equal(snap.binary, true, 'the snapshot went as a binary (gzip) frame');
+  assert.ok(snap.bytes < Buffer.byteLength(snap.text) / 2, `compressed ${snap.bytes} B vs ${Buffer.byteLength(snap.text)} B`);
+  const small = s.frames.find((f) => f.side === 'visitor' && f.dir === 'sent' && /"t":"hello"/.test(f.text));
+  assert.equal(small.binary, false, 'small frames stay text');
+});
