@@ -114,6 +114,25 @@ WRAP
   say "wasm-opt: installed ($(.tools/bin/wasm-opt --version))"
 fi
 
+# 4. terser ---------------------------------------------------------------------
+# Minifies the shipped JS (loader, wasm-bindgen glue, snippets), pinned, in the same npm prefix.
+TERSER_VERSION=5.51.2
+if [ -x .tools/bin/terser ] && [ "$(.tools/bin/terser --version 2>/dev/null | awk '{print $2}')" = "$TERSER_VERSION" ]; then
+  say "terser: present ($TERSER_VERSION)"
+else
+  say "terser: installing terser@$TERSER_VERSION into .tools/binaryen"
+  mkdir -p .tools/binaryen .tools/bin
+  [ -f .tools/binaryen/package.json ] || echo '{"private":true}' > .tools/binaryen/package.json
+  npm install --prefix .tools/binaryen --no-audit --no-fund --loglevel=error --save-exact "terser@$TERSER_VERSION"
+  cat > .tools/bin/terser <<'WRAP'
+#!/bin/sh
+# npm terser (installed by scripts/ensure-tools.sh)
+exec node "$(dirname "$0")/../binaryen/node_modules/terser/bin/terser" "$@"
+WRAP
+  chmod +x .tools/bin/terser
+  say "terser: installed ($(.tools/bin/terser --version))"
+fi
+
 if [ "${1:-}" = "--browser" ]; then
   exec "$ROOT/scripts/ensure-browser.sh"
 fi
