@@ -314,6 +314,10 @@ impl Recorder {
             return Err(CaptureError::Malformed("snapshot chunk outside a snapshot"));
         };
         out.reserve(flat.strs.len() + flat.ints.len() * 4);
+        // About one node per 6 numbers: reserve instead of rehashing as the page grows.
+        let nodes = flat.ints.len() / 6;
+        self.model.tree.reserve(nodes);
+        self.model.tags.reserve(nodes / 2);
         let mut r = Reader::new(flat);
         while !r.done() {
             if r.int()? != entry::NODE {
@@ -1057,5 +1061,50 @@ mod tests {
         m.apply_diff(&d).unwrap();
         assert_eq!(m.children(deepest), &[deepest + 1, 30_001]);
         assert_eq!(m.records().len(), 20_001);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release --lib capture::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn snapshot_of_a_110k_node_table() {
+        let mut b = FlatBuilder::default();
+        let (table, tr, td, class) = (b.name("table"), b.name("tr"), b.name("td"), b.name("class"));
+        b.ints.extend([entry::NODE, 0, 1, 0, 1, table, 0]);
+        let mut gid = 2;
+        for i in 0..12_222u32 {
+            let row = gid;
+            b.ints.extend([entry::NODE, 0, row, 1, 1, tr, 1, class]);
+            b.string(&format!("r{}", i % 7));
+            gid += 1;
+            for c in 0..4 {
+                let cell = gid;
+                b.ints.extend([entry::NODE, 0, cell, row, 1, td, 0]);
+                b.ints.extend([entry::NODE, 0, cell + 1, cell, 3]);
+                b.string(&format!("cell {c} of row {i}"));
+                gid += 2;
+            }
+        }
+        let names = b.take_new_names();
+        let (ints, strs) = b.take();
+        for _ in 0..3 {
+            let mut rec = Recorder::new("p");
+            rec.add_names(&names);
+            let t = std::time::Instant::now();
+            let msg = rec
+                .snapshot(
+                    Flat {
+                        ints: &ints,
+                        strs: &strs,
+                    },
+                    &PageMeta::default(),
+                )
+                .unwrap();
+            eprintln!("{} nodes: {:?}, {} bytes", gid - 1, t.elapsed(), msg.len());
+        }
     }
 }

@@ -37,6 +37,11 @@ pub fn string(out: &mut String, s: &str) {
 
 /// Appends an unsigned integer.
 pub fn uint(out: &mut String, n: u64) {
+    // Most numbers on the wire are one-digit gid deltas and depths.
+    if n < 10 {
+        out.push((b'0' + n as u8) as char);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = n;

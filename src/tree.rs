@@ -109,6 +109,11 @@ impl Tree {
         self.slots.len() <= 1
     }
 
+    /// Reserves room for `additional` more nodes.
+    pub fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional.min(MAX_NODES));
+    }
+
     /// True when `gid` is in the tree (attached or detached).
     pub fn contains(&self, gid: Gid) -> bool {
         self.slots.contains_key(&gid)
