@@ -17,6 +17,7 @@ const OBSERVE = { childList: true, subtree: true, attributes: true, characterDat
 // Always masked, whatever the group's rules: passwords and hidden inputs (tokens).
 const ALWAYS_MASKED = 'input[type=password i],input[type=hidden i]';
 const FLUSH_MS = 30;
+const NO_NAMES = [];
 const POLL_MS = 500;
 
 /** The state of a form control the agent sees: its checked flag or its value. */
@@ -250,7 +251,7 @@ export class DomCapture {
 
   /** Mask decision for one element; a password input stays masked after a `type` toggle. */
   isMasked(el) {
-    if (this.everPassword.has(el)) return true;
+    if (el.localName === 'input' && this.everPassword.has(el)) return true;
     let m;
     if (this.maskSet) m = this.maskSet.has(el);
     else try { m = el.matches(this.sel); } catch (_) { m = true; }
@@ -284,7 +285,7 @@ export class DomCapture {
       }
       // getAttributeNames + getAttribute: no Attr node is created per attribute. `data-gid` is
       // not sent: the wasm side writes it from the gid (whether or not it is in the DOM yet).
-      const names = n.getAttributeNames();
+      const names = n.hasAttributes() ? n.getAttributeNames() : NO_NAMES;
       const na = names.length;
       this.w(NODE); this.w(flags); this.w(g); this.w(p); this.w(1); this.w(this.name(ln));
       const countAt = this.len;
