@@ -111,3 +111,30 @@ it('large messages travel gzip-compressed (CompressionStream) and still reach th
   const small = s.frames.find((f) => f.side === 'visitor' && f.dir === 'sent' && /"t":"hello"/.test(f.text));
   assert.equal(small.binary, false, 'small frames stay text');
 });
+
+it('a loader inserted after page load works: session, mirror, and sessioncontinue on the next page', async (s) => {
+  const v = await s.openVisitor('/test-pages/late-tag.html', { waitForGlance: false });
+  await v.waitForFunction(() => window.GLANCE && window.GLANCE.Cobrowse && window.GLANCE.Cobrowse.Loader, null, { timeout: 10000 });
+  await v.evaluate(() => window.GLANCE.Cobrowse.Loader.ready);
+  const key = await s.startSession();
+  await s.openAgent(key);
+  await s.mirrorMatches();
+  // The next (tagged) page continues the session and says so (its listeners exist from the start).
+  await s.openVisitor('/test-pages/continue.html');
+  const cont = await waitEvent(s.visitor, 'sessioncontinue');
+  assert.equal(cont.sessionKey, key, 'sessioncontinue with the same key on the next page');
+  const names = (await s.visitor.evaluate(() => window.__events)).map(([n]) => n);
+  assert.ok(!names.includes('sessionstart') && !names.includes('sessionstarting'), `a continuation, not a new session: ${names}`);
+  await s.mirrorMatches();
+});
+
+it('viewport changes reach the agent', async (s) => {
+  await s.openVisitor('/demo/index.html');
+  const key = await s.startSession();
+  await s.openAgent(key);
+  await s.mirrorMatches();
+  await s.visitor.setViewportSize({ width: 700, height: 500 });
+  await s.agent.waitForFunction(() => window.glanceViewer && window.glanceViewer.vw === 700 && window.glanceViewer.vh === 500,
+    null, { timeout: 10000 });
+  await s.mirrorMatches();
+});
