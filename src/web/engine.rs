@@ -29,7 +29,7 @@ const BYE_MSG: &str = r#"{"t":"bye"}"#;
 /// Close code the server uses when a newer connection of the same session replaced ours.
 const CLOSE_REPLACED: u16 = 4001;
 /// Time budget of one snapshot slice (ms): well under the 50 ms long-task threshold.
-const SLICE_MS: f64 = 20.0;
+const SLICE_MS: f64 = 10.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
