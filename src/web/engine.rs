@@ -26,6 +26,10 @@ const NO_AGENTS: &str = r#"{"count":0,"agentlist":[]}"#;
 const END_MSG: &str = r#"{"t":"end"}"#;
 const BYE_MSG: &str = r#"{"t":"bye"}"#;
 
+/// Socket backlog (bytes) above which diffs are dropped, and below which a resync starts.
+const HIGH_WATER: f64 = 8.0 * 1024.0 * 1024.0;
+const LOW_WATER: f64 = 1024.0 * 1024.0;
+
 /// Close code the server uses when a newer connection of the same session replaced ours.
 const CLOSE_REPLACED: u16 = 4001;
 /// Time budget of one snapshot slice (ms): well under the 50 ms long-task threshold.
@@ -62,6 +66,9 @@ pub struct Inner {
     snapshotting: bool,
     snapshot_again: bool,
     snapshot_failed: bool,
+    /// The socket backlog passed [`HIGH_WATER`]; diffs are dropped until a resync.
+    congested: bool,
+    congestion_timer: Option<Timeout>,
     /// The last `agents` event payload (JSON).
     agents: String,
     reconnect_timer: Option<Timeout>,
@@ -144,6 +151,8 @@ impl Handle {
                 snapshotting: false,
                 snapshot_again: false,
                 snapshot_failed: false,
+                congested: false,
+                congestion_timer: None,
                 agents: NO_AGENTS.to_string(),
                 reconnect_timer: None,
                 events: Vec::new(),
@@ -521,9 +530,42 @@ impl Inner {
         }
     }
 
+    /// True while the socket's backlog is above the high-water mark; the diffs of that time are
+    /// dropped and a fresh snapshot follows once the backlog is below the low-water mark.
+    fn congested(&mut self) -> bool {
+        let backlog = self.socket.as_ref().map(|s| s.backlog()).unwrap_or(0.0);
+        if self.congested {
+            if backlog > LOW_WATER {
+                return true;
+            }
+            self.congested = false;
+            self.begin_snapshot();
+            return true;
+        }
+        if backlog > HIGH_WATER {
+            self.congested = true;
+            return true;
+        }
+        false
+    }
+
     /// Collects pending page changes into one diff (called from the capture's timer).
     fn flush(&mut self) {
         if self.snapshotting || self.paused || self.phase == Phase::Idle {
+            return;
+        }
+        if self.phase == Phase::Live && self.congested() {
+            // Take the changes (so they do not pile up) but send nothing: a snapshot follows.
+            if let Some(c) = &self.capture {
+                let _ = c.collect();
+            }
+            // Look again soon even if the page goes quiet.
+            let me = self.me.clone();
+            self.congestion_timer = Timeout::new(250, move || {
+                if let (Some(rc), Some(emit)) = (me.upgrade(), EMIT.with(|e| e.borrow().clone())) {
+                    run(&rc, &emit, |i| i.flush());
+                }
+            });
             return;
         }
         let Some(capture) = &self.capture else { return };
@@ -655,6 +697,8 @@ impl Inner {
     }
 
     fn teardown(&mut self) {
+        self.congestion_timer = None;
+        self.congested = false;
         if let Some(c) = self.capture.take() {
             c.stop();
         }

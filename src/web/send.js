@@ -14,18 +14,20 @@ const gzip = (text) =>
 export function sendOrdered(ws, text) {
   if (ws.readyState !== 1) return false;
   let q = queues.get(ws);
-  if (!q) queues.set(ws, (q = { tail: Promise.resolve(), pending: 0 }));
+  if (!q) queues.set(ws, (q = { tail: Promise.resolve(), pending: 0, bytes: 0 }));
   const big = text.length >= GZIP_MIN && typeof CompressionStream === 'function';
   if (!big && q.pending === 0) {
     ws.send(text);
     return true;
   }
   q.pending++;
+  q.bytes += text.length;
   const body = big ? gzip(text).catch(() => text) : Promise.resolve(text);
+  const done = () => { q.pending--; q.bytes -= text.length; };
   q.tail = q.tail.then(() => body).then((b) => {
-    q.pending--;
+    done();
     if (ws.readyState === 1) ws.send(b);
-  }, () => { q.pending--; });
+  }, done);
   return true;
 }
 
@@ -34,4 +36,10 @@ export function closeOrdered(ws) {
   const q = queues.get(ws);
   const close = () => { try { ws.close(); } catch (_) { /* already closed */ } };
   if (q && q.pending > 0) q.tail.then(close, close); else close();
+}
+
+/** Bytes waiting to go out on `ws`: the browser's buffer plus frames still being compressed. */
+export function backlog(ws) {
+  const q = queues.get(ws);
+  return ws.bufferedAmount + (q ? q.bytes : 0);
 }

@@ -11,6 +11,10 @@ extern "C" {
     #[wasm_bindgen(js_name = sendOrdered, catch)]
     fn send_ordered(ws: &WebSocket, text: &str) -> Result<bool, JsValue>;
 
+    /// Bytes not yet on the wire (browser buffer plus frames being compressed).
+    #[wasm_bindgen(js_name = backlog)]
+    fn backlog(ws: &WebSocket) -> f64;
+
     /// Closes once every queued frame has been sent.
     #[wasm_bindgen(js_name = closeOrdered)]
     fn close_ordered(ws: &WebSocket);
@@ -73,6 +77,13 @@ impl Socket {
     /// socket cannot take it.
     pub fn send(&self, text: &str) -> bool {
         self.is_open() && send_ordered(&self.ws, text).unwrap_or(false)
+    }
+}
+
+impl Socket {
+    /// Bytes waiting to go out.
+    pub fn backlog(&self) -> f64 {
+        backlog(&self.ws)
     }
 }
 
