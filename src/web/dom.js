@@ -65,6 +65,7 @@ export class DomCapture {
   constructor(selectorsJson, notify) {
     const user = JSON.parse(selectorsJson);
     this.sel = user.concat([ALWAYS_MASKED]).join(',');
+    this.selText = this.sel.toLowerCase();
     this.hasUserSel = user.length > 0;
     this.notify = notify;
     this.names = new Map();
@@ -259,6 +260,18 @@ export class DomCapture {
     return m;
   }
 
+  /**
+   * Whether changing attribute `name` can change which elements the mask selectors match: only
+   * when the selectors mention it (`class` through `.`, `id` through `#`, others by name).
+   */
+  mayAffectMask(name) {
+    const t = this.selText;
+    const n = name.toLowerCase();
+    if (n === 'class') return t.includes('.') || t.includes('class');
+    if (n === 'id') return t.includes('#') || t.includes('id');
+    return t.includes(n);
+  }
+
   insideMask(el) {
     try { return el.closest(this.sel) !== null; } catch (_) { return true; }
   }
@@ -433,8 +446,13 @@ export class DomCapture {
       }
     }
     const seen = new Set();
+    // Which elements' changes may change masking (most attribute changes cannot).
+    const affects = new Set();
+    for (const [el, names] of attrs) {
+      for (const n of names) if (this.mayAffectMask(n)) { affects.add(el); break; }
+    }
     // Elements we masked that no longer match are sent again, whole.
-    for (const el of attrs.keys()) {
+    for (const el of affects) {
       if (this.masked.has(el) && el.isConnected && !this.isMasked(el) && el.parentNode) {
         this.masked.delete(el);
         added.add(el);
@@ -466,11 +484,17 @@ export class DomCapture {
       this.walkSome(Infinity, seen, true);
       this.w(END);
     }
+    const parentMasked = new Map();
     for (const [el, names] of attrs) {
       if (seen.has(el) || !el.isConnected || !this.has(el)) continue;
       const parent = el.parentElement;
-      if (parent && this.insideMask(parent)) continue;
-      const m = this.isMasked(el);
+      if (parent) {
+        let pm = parentMasked.get(parent);
+        if (pm === undefined) parentMasked.set(parent, (pm = this.insideMask(parent)));
+        if (pm) continue;
+      }
+      const mayChange = affects.has(el);
+      const m = mayChange ? this.isMasked(el) : this.masked.has(el);
       let w = 0, h = 0;
       if (m) {
         const r = el.getBoundingClientRect();
@@ -483,7 +507,7 @@ export class DomCapture {
         const v = el.getAttribute(n);
         if (v === null) this.w(0); else { this.w(1); this.str(v); }
       }
-      if (this.hasUserSel && !m && el.firstElementChild) {
+      if (mayChange && this.hasUserSel && !m && el.firstElementChild) {
         for (const d of el.querySelectorAll(this.sel)) {
           if (this.masked.has(d) || !this.has(d) || seen.has(d)) continue;
           const r = d.getBoundingClientRect();
