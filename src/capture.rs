@@ -554,18 +554,23 @@ impl Recorder {
         let live = self.model.tree.contains(parent)
             && !self.model.sealed.contains(&parent)
             && (parent == DOCUMENT || self.model.tags.contains_key(&parent));
-        let mut fresh = IdSet::default();
-        let mut records = Vec::new();
         let ancestors = if live {
             self.model.tree.ancestors_or_self(parent)
         } else {
             IdSet::default()
         };
+        // Phase 1: decode the new records. `fresh` holds their gids, `fresh_sealed` those whose
+        // children are never sent (judged from the new records, not from old nodes they replace).
+        let mut fresh = IdSet::default();
+        let mut fresh_sealed = IdSet::default();
+        let mut decoded = Vec::new();
         loop {
             match r.int()? {
                 entry::END => break,
                 entry::NODE => {
-                    let d = self.model.decode_node(&self.names, r, Some(&fresh))?;
+                    let d =
+                        self.model
+                            .decode_node(&self.names, r, Some((&fresh, &fresh_sealed)))?;
                     if !live || d.skipped {
                         continue;
                     }
@@ -573,26 +578,41 @@ impl Recorder {
                         if ancestors.contains(&d.gid) {
                             return Err(CaptureError::Resync("node would contain itself".into()));
                         }
-                        if self.model.tree.contains(d.gid) {
-                            let removed = self.model.tree.remove(d.gid);
-                            self.model.forget(&removed);
-                        }
-                        self.model.tree.create_detached(d.gid)?;
-                    } else if fresh.contains(&d.parent) && !self.model.sealed.contains(&d.parent) {
-                        if self.model.tree.contains(d.gid) {
-                            let removed = self.model.tree.remove(d.gid);
-                            self.model.forget(&removed);
-                        }
-                        self.model.tree.append(d.gid, d.parent)?;
-                    } else {
+                    } else if !fresh.contains(&d.parent) || fresh_sealed.contains(&d.parent) {
                         continue;
                     }
                     fresh.insert(d.gid);
-                    self.model.remember(&d);
-                    records.push(self.owned_record(&d));
+                    if d.sealed {
+                        fresh_sealed.insert(d.gid);
+                    }
+                    if d.kind == kind::ELEMENT {
+                        // Its children's decoding needs its tag (e.g. CSS text under <style>);
+                        // phase 2 records it again after removing what it replaces.
+                        self.model.tags.insert(d.gid, d.tag_id);
+                    }
+                    decoded.push(d);
                 }
                 _ => return Err(CaptureError::Malformed("children entry")),
             }
+        }
+        // Phase 2: nodes sent again replace their old selves (removed in one pass), then the new
+        // nodes are created.
+        let replaced: Vec<Gid> = decoded
+            .iter()
+            .map(|d| d.gid)
+            .filter(|g| self.model.tree.contains(*g))
+            .collect();
+        let removed = self.model.tree.remove_many(&replaced);
+        self.model.forget(&removed);
+        let mut records = Vec::with_capacity(decoded.len());
+        for d in &decoded {
+            if d.parent == parent {
+                self.model.tree.create_detached(d.gid)?;
+            } else {
+                self.model.tree.append(d.gid, d.parent)?;
+            }
+            self.model.remember(d);
+            records.push(self.owned_record(d));
         }
         if !live {
             return Ok(());
@@ -826,20 +846,21 @@ impl Model {
         &mut self,
         names: &'n [String],
         r: &mut Reader<'r>,
-        fresh: Option<&IdSet>,
+        fresh: Option<(&IdSet, &IdSet)>,
     ) -> Result<Decoded<'a>, CaptureError> {
         let flags = r.int()?;
         let gid = r.int()?;
         let parent = r.int()?;
         let k = r.int()? as u8;
-        let parent_known = match fresh {
-            Some(f) if f.contains(&parent) => true,
-            _ => {
+        let (parent_known, parent_sealed) = match fresh {
+            Some((f, sealed)) if f.contains(&parent) => (true, sealed.contains(&parent)),
+            _ => (
                 parent == DOCUMENT
-                    || (self.tree.contains(parent) && self.tags.contains_key(&parent))
-            }
+                    || (self.tree.contains(parent) && self.tags.contains_key(&parent)),
+                self.sealed.contains(&parent),
+            ),
         };
-        let skipped = gid == DOCUMENT || !parent_known || self.sealed.contains(&parent);
+        let skipped = gid == DOCUMENT || !parent_known || parent_sealed;
         let mut d = Decoded {
             gid,
             parent,

@@ -198,14 +198,21 @@ impl Mirror {
                 self.check_parent(*parent)?;
                 let mut fresh = IdSet::default();
                 let ancestors = self.tree.ancestors_or_self(*parent);
+                if let Some(r) = records
+                    .iter()
+                    .find(|r| r.gid == DOCUMENT || ancestors.contains(&r.gid))
+                {
+                    return Err(MirrorError::WrongKind(r.gid));
+                }
+                // Records sent again replace their old selves, removed in one pass.
+                let replaced: Vec<Gid> = records
+                    .iter()
+                    .map(|r| r.gid)
+                    .filter(|g| self.tree.contains(*g))
+                    .collect();
+                let removed = self.tree.remove_many(&replaced);
+                self.forget(&removed);
                 for r in records {
-                    if r.gid == DOCUMENT || ancestors.contains(&r.gid) {
-                        return Err(MirrorError::WrongKind(r.gid));
-                    }
-                    if self.tree.contains(r.gid) {
-                        let removed = self.tree.remove(r.gid);
-                        self.forget(&removed);
-                    }
                     if r.parent == *parent {
                         self.tree.create_detached(r.gid)?;
                     } else {

@@ -182,6 +182,34 @@ impl Tree {
         self.remove_detached_subtree(gid)
     }
 
+    /// Removes every node in `gids` with its subtree, in one pass per affected parent (removing
+    /// 10k children of one parent one by one would rescan its child list 10k times).
+    pub fn remove_many(&mut self, gids: &[Gid]) -> Vec<Gid> {
+        let set: IdSet = gids
+            .iter()
+            .copied()
+            .filter(|g| *g != DOCUMENT && self.slots.contains_key(g))
+            .collect();
+        let mut parents = IdSet::default();
+        for g in &set {
+            if let Some(p) = self.parent(*g) {
+                if !set.contains(&p) {
+                    parents.insert(p);
+                }
+            }
+        }
+        for p in parents {
+            if let Some(s) = self.slots.get_mut(&p) {
+                s.children.retain(|c| !set.contains(c));
+            }
+        }
+        let mut removed = Vec::new();
+        for g in set {
+            removed.extend(self.remove_detached_subtree(g));
+        }
+        removed
+    }
+
     fn remove_detached_subtree(&mut self, gid: Gid) -> Vec<Gid> {
         let mut removed = Vec::new();
         let mut stack = vec![gid];
@@ -328,6 +356,23 @@ mod tests {
         assert!(t.set_children(2, &[3, 3], &set(&[]), &mut r).is_err());
         assert!(t.set_children(9, &[], &set(&[]), &mut r).is_err());
         assert_eq!(t.children(2), &[3]);
+    }
+
+    #[test]
+    fn remove_many_cleans_parents_once() {
+        let mut t = Tree::new();
+        t.append(1, 0).unwrap();
+        for g in 2..10_002 {
+            t.append(g, 1).unwrap();
+        }
+        t.append(20_000, 2).unwrap();
+        let gone: Vec<Gid> = (2..10_002).filter(|g| g % 2 == 0).collect();
+        let removed = t.remove_many(&gone);
+        assert_eq!(removed.len(), gone.len() + 1, "with the grandchild");
+        assert_eq!(t.children(1).len(), 5_000);
+        assert!(t.children(1).iter().all(|g| g % 2 == 1));
+        assert!(!t.contains(20_000));
+        assert!(t.remove_many(&[0]).is_empty(), "the document stays");
     }
 
     #[test]
