@@ -49,8 +49,8 @@ e2e: tools browser build
 
 bench: tools browser build
 	( cd tests/e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; } )
-	node bench/snapshot.mjs --runs 7
-	node tests/e2e/bench.mjs
+	( cd bench && npm ci --no-audit --no-fund --loglevel=error )
+	node bench/run.mjs
 
 clean:
 	cargo clean
