@@ -164,24 +164,6 @@ impl Tree {
         Ok(())
     }
 
-    /// Removes `gid` and its whole subtree; returns the removed gids (preorder).
-    pub fn remove(&mut self, gid: Gid) -> Vec<Gid> {
-        if gid == DOCUMENT {
-            let kids = std::mem::take(&mut self.slots.get_mut(&DOCUMENT).expect("root").children);
-            let mut all = Vec::new();
-            for k in kids {
-                all.extend(self.remove_detached_subtree(k));
-            }
-            return all;
-        }
-        if let Some(p) = self.parent(gid) {
-            if let Some(ps) = self.slots.get_mut(&p) {
-                ps.children.retain(|&c| c != gid);
-            }
-        }
-        self.remove_detached_subtree(gid)
-    }
-
     /// Removes every node in `gids` with its subtree, in one pass per affected parent (removing
     /// 10k children of one parent one by one would rescan its child list 10k times).
     pub fn remove_many(&mut self, gids: &[Gid]) -> Vec<Gid> {
@@ -289,18 +271,6 @@ impl Tree {
         out
     }
 
-    /// True when `anc` is `gid` or one of its ancestors.
-    pub fn is_ancestor_or_self(&self, anc: Gid, gid: Gid) -> bool {
-        let mut cur = Some(gid);
-        while let Some(g) = cur {
-            if g == anc {
-                return true;
-            }
-            cur = self.parent(g);
-        }
-        false
-    }
-
     /// Attached nodes in document order (preorder), the document excluded, with their parents.
     pub fn preorder(&self) -> Vec<(Gid, Gid)> {
         let mut out = Vec::with_capacity(self.slots.len());
@@ -382,7 +352,7 @@ mod tests {
             t.append(g, g - 1).unwrap();
         }
         assert_eq!(t.preorder().len(), 100_000);
-        assert_eq!(t.remove(1).len(), 100_000);
+        assert_eq!(t.remove_many(&[1]).len(), 100_000);
         assert!(t.is_empty());
     }
 }

@@ -30,9 +30,7 @@ impl Engine {
         let handle = Handle::new(cfg, emit);
         let weak = std::rc::Rc::downgrade(&handle.rc);
         let pagehide = Closure::<dyn FnMut()>::new(move || {
-            if let (Some(rc), Some(emit)) = (weak.upgrade(), EMIT.with(|e| e.borrow().clone())) {
-                super::engine::run(&rc, &emit, |i| i.page_hide());
-            }
+            super::engine::with_engine(&weak, |i| i.page_hide())
         });
         if let Some(w) = web_sys::window() {
             let _ =

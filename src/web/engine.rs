@@ -99,6 +99,14 @@ pub fn run<R>(
     Some(r)
 }
 
+/// Runs `f` on the engine behind `me` (if it still exists) and delivers the events it queued:
+/// what every callback from JS (socket, capture, timers) does.
+pub fn with_engine(me: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
+    if let (Some(rc), Some(emit)) = (me.upgrade(), EMIT.with(|e| e.borrow().clone())) {
+        run(&rc, &emit, f);
+    }
+}
+
 fn random_hex(n: usize) -> String {
     (0..n)
         .map(|_| {
@@ -244,13 +252,7 @@ impl Inner {
         let (protocol, host, _) = location();
         let url = self.cfg.visitor_socket_url(&protocol, &host);
         let me = self.me.clone();
-        let on = move |f: Box<dyn FnOnce(&mut Inner)>| {
-            if let Some(rc) = me.upgrade() {
-                if let Some(emit) = EMIT.with(|e| e.borrow().clone()) {
-                    run(&rc, &emit, f);
-                }
-            }
-        };
+        let on = move |f: Box<dyn FnOnce(&mut Inner)>| with_engine(&me, f);
         let (o1, o2, o3) = (on.clone(), on.clone(), on);
         let sock = Socket::connect(
             &url,
@@ -438,13 +440,7 @@ impl Inner {
         }
         let json = string_array(self.masks.as_deref().unwrap_or_default());
         let me = self.me.clone();
-        let notify = Closure::<dyn FnMut()>::new(move || {
-            if let Some(rc) = me.upgrade() {
-                if let Some(emit) = EMIT.with(|e| e.borrow().clone()) {
-                    run(&rc, &emit, |i| i.flush());
-                }
-            }
-        });
+        let notify = Closure::<dyn FnMut()>::new(move || with_engine(&me, |i| i.flush()));
         match DomCapture::new(&json, notify.as_ref().unchecked_ref()) {
             Ok(c) => {
                 self.capture = Some(c);
@@ -478,9 +474,7 @@ impl Inner {
         self.snapshot_failed = false;
         let me = self.me.clone();
         let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |batch: JsValue| {
-            if let (Some(rc), Some(emit)) = (me.upgrade(), EMIT.with(|e| e.borrow().clone())) {
-                run(&rc, &emit, |i| i.snapshot_chunk(batch.unchecked_into()));
-            }
+            with_engine(&me, |i| i.snapshot_chunk(batch.unchecked_into()))
         });
         let Some(capture) = &self.capture else { return };
         let slice = self.cfg.slicems.filter(|s| *s > 0.0).unwrap_or(SLICE_MS);
@@ -561,11 +555,7 @@ impl Inner {
             }
             // Look again soon even if the page goes quiet.
             let me = self.me.clone();
-            self.congestion_timer = Timeout::new(250, move || {
-                if let (Some(rc), Some(emit)) = (me.upgrade(), EMIT.with(|e| e.borrow().clone())) {
-                    run(&rc, &emit, |i| i.flush());
-                }
-            });
+            self.congestion_timer = Timeout::new(250, move || with_engine(&me, |i| i.flush()));
             return;
         }
         let Some(capture) = &self.capture else { return };
@@ -632,15 +622,11 @@ impl Inner {
             Some(ms) => {
                 let me = self.me.clone();
                 self.reconnect_timer = Timeout::new(ms, move || {
-                    if let Some(rc) = me.upgrade() {
-                        if let Some(emit) = EMIT.with(|e| e.borrow().clone()) {
-                            run(&rc, &emit, |i| {
-                                if i.phase == Phase::Reconnecting && i.socket.is_none() {
-                                    i.connect();
-                                }
-                            });
+                    with_engine(&me, |i| {
+                        if i.phase == Phase::Reconnecting && i.socket.is_none() {
+                            i.connect();
                         }
-                    }
+                    })
                 });
             }
             None => {
