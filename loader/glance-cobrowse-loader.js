@@ -147,6 +147,9 @@
       } catch (e) {
         return fail('could not load ' + what + ': ' + msg(e), { code: 'SCRIPT_NOT_LOADED', msg: msg(e), params: { script: what } });
       }
+      // The engine starts once the document is parsed: the page's own scripts have added their
+      // listeners by then (a continuing session emits at once), and the first snapshot is whole.
+      if (doc.readyState === 'loading') await new Promise((r) => doc.addEventListener('DOMContentLoaded', r, { once: true }));
       try {
         held = []; // events emitted while constructing go out once `engine` is set (listeners may query it)
         eng = new mod.Engine(JSON.stringify(cfg), emit);

@@ -345,7 +345,20 @@ impl Recorder {
         Ok(())
     }
 
-    /// Finishes the snapshot and returns the `snap` message.
+    /// Hands the snapshot text written so far (since the last call) to `f` and forgets it, so a
+    /// snapshot can be compressed and sent while it is being walked. [`Recorder::snapshot_end`]
+    /// then returns only the rest.
+    pub fn snapshot_drain(&mut self, f: impl FnOnce(&str)) {
+        if let Some((out, _, _)) = &mut self.snap {
+            if !out.is_empty() {
+                f(out);
+                out.clear();
+            }
+        }
+    }
+
+    /// Finishes the snapshot and returns the `snap` message (or, after
+    /// [`Recorder::snapshot_drain`], the rest of it).
     pub fn snapshot_end(&mut self) -> String {
         let (mut out, _, _) = self
             .snap

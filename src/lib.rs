@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod session;
 pub mod tree;
 pub mod url;
+pub mod warm;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -192,6 +192,8 @@ pub struct Outbox {
     /// Most bytes kept; beyond it everything is dropped and a fresh snapshot is needed.
     pub limit: usize,
     overflowed: bool,
+    /// Messages up to and including this sequence are not held (see [`Outbox::sent_unheld`]).
+    unheld_through: u64,
 }
 
 impl Outbox {
@@ -216,6 +218,14 @@ impl Outbox {
         true
     }
 
+    /// Records that message `seq` (a snapshot, which supersedes everything before it) was sent
+    /// without being kept: until the server acknowledges it, [`Outbox::after`] answers `None`, so
+    /// a reconnect sends a fresh snapshot instead of resending.
+    pub fn sent_unheld(&mut self, seq: u64) {
+        self.clear();
+        self.unheld_through = seq;
+    }
+
     /// Drops everything up to and including `seq`.
     pub fn ack(&mut self, seq: u64) {
         while let Some((s, m)) = self.items.front() {
@@ -230,7 +240,7 @@ impl Outbox {
     /// Messages after `seq`, in order. `None` when some of them are no longer held (the
     /// caller must send a fresh snapshot).
     pub fn after(&self, seq: u64) -> Option<Vec<&str>> {
-        if self.overflowed {
+        if self.overflowed || seq < self.unheld_through {
             return None;
         }
         match self.items.front() {
@@ -250,6 +260,7 @@ impl Outbox {
         self.items.clear();
         self.bytes = 0;
         self.overflowed = false;
+        self.unheld_through = 0;
     }
 
     /// True after an overflow, until [`Outbox::clear`].
@@ -343,5 +354,26 @@ mod tests {
         assert!(o.after(0).is_none(), "m1..m2 are gone: needs a snapshot");
         assert!(!o.push(5, "x".repeat(200)));
         assert!(o.overflowed() && o.after(4).is_none());
+    }
+
+    #[test]
+    fn outbox_unheld_snapshot_needs_a_fresh_one_until_acknowledged() {
+        let mut o = Outbox::new(100);
+        o.push(1, "old".into());
+        o.sent_unheld(2);
+        assert!(o.is_empty());
+        assert!(
+            o.after(1).is_none(),
+            "the snapshot was not kept: resend needs a new one"
+        );
+        o.push(3, "d3".into());
+        assert!(o.after(0).is_none());
+        assert_eq!(
+            o.after(2).unwrap(),
+            vec!["d3"],
+            "acknowledged snapshot: diffs resend"
+        );
+        o.clear();
+        assert!(o.after(0).unwrap().is_empty());
     }
 }

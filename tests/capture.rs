@@ -526,12 +526,23 @@ fn snapshot_in_slices_equals_one_snapshot() {
             let n = batch.entries.len();
             let step = n.div_ceil(slices).max(1);
             let mut from = 0;
+            // Odd slice counts are streamed: each slice's text drained as it is written.
+            let stream = slices % 2 == 1;
+            let mut streamed = String::new();
             while from < n {
                 let part = batch.slice(from, (from + step).min(n));
                 rec.snapshot_chunk(part.flat()).unwrap();
+                if stream {
+                    rec.snapshot_drain(|t| streamed.push_str(t));
+                    rec.snapshot_drain(|_| panic!("drained twice"));
+                }
                 from += step;
             }
-            assert_eq!(rec.snapshot_end(), expected, "{name} in {slices} slices");
+            streamed.push_str(&rec.snapshot_end());
+            assert_eq!(
+                streamed, expected,
+                "{name} in {slices} slices (streamed: {stream})"
+            );
         }
         // A node met twice (moved during a yield) is kept once.
         let mut rec = Recorder::new("p");

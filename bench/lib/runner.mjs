@@ -254,9 +254,10 @@ export async function mutationRun(env, { url, engine, steps, check = false, chec
  * Boundary crossings of our engine (untimed: every wasm import/export call is counted) and, for
  * the snapshot, a sampled CPU profile of where the time goes.
  */
-export async function boundaryRun(env, { url, kind, steps = [], counting = true, profile = false }) {
+export async function boundaryRun(env, { url, kind, steps = [], counting = true, profile = false, throttle = 1 }) {
   const engine = 'glance';
   const { ctx, page, cdp } = await openVisitor(env, { url, engine, counting });
+  if (throttle !== 1) await cdp.send('Emulation.setCPUThrottlingRate', { rate: throttle });
   try {
     const facts = await page.evaluate(PAGE_FACTS);
     await page.evaluate(PATCH_WALKER, env.url(env.domSnippet));
@@ -298,6 +299,8 @@ function top(c) {
   return all.sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => ({ fn: k, calls: v }));
 }
 
+const TOP_FNS = Number(process.env.BENCH_TOP_FNS || 12);
+
 /** Self time of a CPU profile, grouped: the JS walker (dom.js), the wasm engine, the glue, GC, other. */
 function summarizeProfile(p, r0) {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -333,7 +336,7 @@ function summarizeProfile(p, r0) {
   return {
     span_ms: Math.round(span), samples: p.samples.length,
     groups_ms: Object.fromEntries(Object.entries(groups).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round(v * 10) / 10])),
-    top_ms: Object.entries(fns).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => ({ fn: k, ms: Math.round(v * 10) / 10 })),
+    top_ms: Object.entries(fns).sort((a, b) => b[1] - a[1]).slice(0, TOP_FNS).map(([k, v]) => ({ fn: k, ms: Math.round(v * 10) / 10 })),
     note: 'sampled V8 CPU profile (100 us interval) of one snapshot run, startSession to settle (no counting wrappers)',
   };
 }

@@ -29,6 +29,7 @@ function fakeConsole() {
 function fakeWindow({ elements = {}, current = null, cookie = '', storage = {}, pageUrl = 'https://shop.example/demo/index.html' } = {}) {
   const { c, logs } = fakeConsole();
   const clickHandlers = [];
+  const listeners = {};
   const win = {
     console: c,
     location: new URL(pageUrl),
@@ -39,10 +40,10 @@ function fakeWindow({ elements = {}, current = null, cookie = '', storage = {}, 
       cookie,
       getElementById: (id) => elements[id] || null,
       querySelector: () => null,
-      addEventListener: (t, f) => { if (t === 'click') clickHandlers.push(f); },
+      addEventListener: (t, f) => { if (t === 'click') clickHandlers.push(f); (listeners[t] ||= []).push(f); },
     },
   };
-  return { win, logs, clickHandlers };
+  return { win, logs, clickHandlers, listeners };
 }
 
 const LOADER_URL = 'https://cdn.example:8443/glance/cobrowse/GlanceCobrowseLoader.js';
@@ -396,4 +397,19 @@ test('as a real classic script: defines only window.GLANCE, failed import is rep
   assert.equal(errors[0].code, 'SCRIPT_NOT_LOADED');
   assert.equal(errors[0].params.script, 'http://127.0.0.1:1/cobrowse/glance_cobrowse.js');
   assert.match(logs.error.join('\n'), /could not load/);
+});
+
+test('a loader in a document still parsing starts the engine at DOMContentLoaded', async () => {
+  const tag = scriptTag({ 'data-groupid': '1234' });
+  const { win, listeners } = fakeWindow({ elements: { 'glance-cobrowse': tag }, current: tag });
+  win.document.readyState = 'loading';
+  const f = fakeModule();
+  const C = boot(win, f.importer);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(f.inits.length, 1, 'the wasm loads at once');
+  assert.deepEqual(f.calls, [], 'no engine while the page parses (its listeners may not exist yet)');
+  win.document.readyState = 'interactive';
+  for (const fn of listeners.DOMContentLoaded || []) fn();
+  assert.ok(await C.Loader.ready, 'ready resolves to the engine');
+  assert.equal(f.calls[0][0], 'new');
 });

@@ -93,7 +93,7 @@ export class DomCapture {
     this.running = false;
     this.sn = []; this.sp = []; this.se = [];
     this.mo = new MutationObserver((recs) => {
-      for (const r of recs) this.pending.push(r);
+      this.pending.push(recs); // record lists, flattened by collect
       this.maskDirty = true;
       this.schedule();
     });
@@ -161,7 +161,8 @@ export class DomCapture {
 
   /** Disconnects the observer, keeping every record it still holds. */
   pause() {
-    for (const r of this.mo.takeRecords()) this.pending.push(r);
+    const taken = this.mo.takeRecords();
+    if (taken.length) this.pending.push(taken);
     this.mo.disconnect();
   }
 
@@ -341,7 +342,7 @@ export class DomCapture {
     const sn = this.sn, sp = this.sp, se = this.se;
     let count = 0;
     while (sn.length) {
-      if ((++count & 511) === 0 && performance.now() > deadline) return false;
+      if ((++count & 63) === 0 && performance.now() > deadline) return false;
       const n = sn.pop(), p = sp.pop(), emit = se.pop();
       if (seen !== null) {
         if (seen.has(n)) continue;
@@ -374,7 +375,7 @@ export class DomCapture {
    * slice's nodes go to `onChunk(batch)` at once, so the wasm side's work is sliced too.
    */
   async snapshot(budgetMs, onChunk) {
-    await null; // let the caller finish before the first slice runs
+    await yieldTask(); // a task of its own: the caller's task (a socket message) stays short
     this.start();
     this.pause();
     this.pending = [];
@@ -386,20 +387,39 @@ export class DomCapture {
     this.maskDirty = true;
     this.base = document.baseURI;
     this.stackInit(Array.from(document.childNodes), 0);
+    // The budget is for the whole slice, the engine's work on the chunk included: the walk gets
+    // the share of it that walking took in the slice before (a slow device or a heavy page
+    // makes the engine's share larger).
+    let walkMs = budgetMs / 3;
     for (;;) {
+      let t0 = performance.now();
       this.pause();
       let done;
       try {
         if (this.maskDirty) {
           this.maskSet = new Set(document.querySelectorAll(this.sel));
           this.maskDirty = false;
+          const t = performance.now();
+          // Matching the masks over a big page can take a slice of its own.
+          if (t - t0 > budgetMs / 2) {
+            this.resume();
+            await yieldTask();
+            if (!this.running) throw new Error('capture stopped');
+            this.pause();
+            if (this.maskDirty) this.maskSet = new Set(document.querySelectorAll(this.sel));
+            this.maskDirty = false;
+          }
+          t0 = performance.now();
         }
-        done = this.walkSome(performance.now() + budgetMs, seen, false);
+        done = this.walkSome(t0 + walkMs, seen, false);
       } finally {
         this.maskSet = null;
         this.resume();
       }
+      const t1 = performance.now();
       onChunk(this.batch());
+      const t2 = performance.now();
+      walkMs = Math.max(0.5, Math.min(budgetMs, (budgetMs * (t1 - t0)) / Math.max(0.01, t2 - t0)));
       if (done) break;
       await yieldTask();
       if (!this.running) throw new Error('capture stopped');
@@ -419,6 +439,13 @@ export class DomCapture {
     }
   }
 
+  /** One attribute of an ATTRS entry: its name, then 0 (removed) or 1 and the value. */
+  attrValue(el, n) {
+    this.w(this.name(n));
+    const v = el.getAttribute(n);
+    if (v === null) this.w(0); else { this.w(1); this.str(v); }
+  }
+
   collectInner() {
     const recs = this.pending;
     this.pending = [];
@@ -430,7 +457,7 @@ export class DomCapture {
     }
     this.len = 0; this.strs = [];
     const childTargets = new Set(), added = new Set(), attrs = new Map(), texts = new Set();
-    for (const r of recs) {
+    for (const list of recs) for (const r of list) {
       if (r.type === 'childList') {
         childTargets.add(r.target);
         for (const a of r.addedNodes) added.add(a);
@@ -438,9 +465,11 @@ export class DomCapture {
         let name = r.attributeName;
         if (name === 'data-gid') continue;
         if (r.attributeNamespace === XLINK_NS) name = 'xlink:' + name;
-        let s = attrs.get(r.target);
-        if (!s) attrs.set(r.target, (s = new Set()));
-        s.add(name);
+        // One changed name (the common case) is kept as a string, more as a Set.
+        const s = attrs.get(r.target);
+        if (s === undefined) attrs.set(r.target, name);
+        else if (typeof s === 'string') { if (s !== name) attrs.set(r.target, new Set([s, name])); }
+        else s.add(name);
       } else {
         texts.add(r.target);
       }
@@ -448,8 +477,15 @@ export class DomCapture {
     const seen = new Set();
     // Which elements' changes may change masking (most attribute changes cannot).
     const affects = new Set();
+    const maskNames = new Map();
+    const mayAffect = (n) => {
+      let v = maskNames.get(n);
+      if (v === undefined) maskNames.set(n, (v = this.mayAffectMask(n)));
+      return v;
+    };
     for (const [el, names] of attrs) {
-      for (const n of names) if (this.mayAffectMask(n)) { affects.add(el); break; }
+      if (typeof names === 'string') { if (mayAffect(names)) affects.add(el); continue; }
+      for (const n of names) if (mayAffect(n)) { affects.add(el); break; }
     }
     // Elements we masked that no longer match are sent again, whole.
     for (const el of affects) {
@@ -501,11 +537,13 @@ export class DomCapture {
         w = px(r.width); h = px(r.height);
         this.masked.add(el);
       }
-      this.w(ATTRS); this.w(this.gidOf(el)); this.w(m ? F_MASK : 0); this.w(w); this.w(h); this.w(names.size);
-      for (const n of names) {
-        this.w(this.name(n));
-        const v = el.getAttribute(n);
-        if (v === null) this.w(0); else { this.w(1); this.str(v); }
+      this.w(ATTRS); this.w(this.gidOf(el)); this.w(m ? F_MASK : 0); this.w(w); this.w(h);
+      if (typeof names === 'string') {
+        this.w(1);
+        this.attrValue(el, names);
+      } else {
+        this.w(names.size);
+        for (const n of names) this.attrValue(el, n);
       }
       if (mayChange && this.hasUserSel && !m && el.firstElementChild) {
         for (const d of el.querySelectorAll(this.sel)) {

@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::dom::{self, Batch, DomCapture};
-use super::socket::Socket;
+use super::socket::{SnapStream, Socket};
 use super::storage::Store;
 use super::timer::Timeout;
 use super::wire::{self, ServerMsg};
@@ -64,6 +64,8 @@ pub struct Inner {
     masks: Option<Vec<String>>,
     paused: bool,
     snapshotting: bool,
+    /// The snapshot being written: compressed slice by slice while the page is walked.
+    snap_stream: Option<SnapStream>,
     snapshot_again: bool,
     snapshot_failed: bool,
     /// The socket backlog passed [`HIGH_WATER`]; diffs are dropped until a resync.
@@ -72,6 +74,10 @@ pub struct Inner {
     /// The last `agents` event payload (JSON).
     agents: String,
     reconnect_timer: Option<Timeout>,
+    /// The first snapshot of a connection, due in a task of its own.
+    start_timer: Option<Timeout>,
+    /// The recorder's warm-up run (once per page; kept so that it is not cancelled).
+    warm_timer: Option<Timeout>,
     events: Vec<(&'static str, String)>,
 }
 
@@ -157,12 +163,15 @@ impl Handle {
                 backoff: Backoff::default(),
                 masks: None,
                 snapshotting: false,
+                snap_stream: None,
                 snapshot_again: false,
                 snapshot_failed: false,
                 congested: false,
                 congestion_timer: None,
                 agents: NO_AGENTS.to_string(),
                 reconnect_timer: None,
+                warm_timer: None,
+                start_timer: None,
                 events: Vec::new(),
             })
         });
@@ -249,6 +258,12 @@ impl Inner {
     }
 
     fn connect(&mut self) {
+        // While the socket connects: compile the recorder (see `crate::warm`) in a task of its own.
+        if self.warm_timer.is_none() {
+            self.warm_timer = Timeout::new(0, || {
+                let _ = crate::warm::run();
+            });
+        }
         let (protocol, host, _) = location();
         let url = self.cfg.visitor_socket_url(&protocol, &host);
         let me = self.me.clone();
@@ -404,7 +419,10 @@ impl Inner {
             return;
         }
         if self.capture.is_none() {
-            self.begin_snapshot();
+            // In a task of its own: the session's listeners (run from this task) and the
+            // snapshot's first slice each get a task.
+            let me = self.me.clone();
+            self.start_timer = Timeout::new(0, move || with_engine(&me, |i| i.begin_snapshot()));
             return;
         }
         if self.snapshotting {
@@ -471,6 +489,9 @@ impl Inner {
             .map(|m| wire::page_meta(&m))
             .unwrap_or_default();
         self.recorder.snapshot_begin(&meta);
+        if let Some(old) = self.snap_stream.replace(SnapStream::start()) {
+            old.discard();
+        }
         self.snapshot_failed = false;
         let me = self.me.clone();
         let on_chunk = Closure::<dyn FnMut(JsValue)>::new(move |batch: JsValue| {
@@ -506,19 +527,34 @@ impl Inner {
         }) {
             self.snapshot_failed = true;
             self.error("service", format!("snapshot failed: {e}"));
+            return;
+        }
+        if let Some(stream) = &self.snap_stream {
+            self.recorder.snapshot_drain(|text| stream.append(text));
         }
     }
 
     fn finish_snapshot(&mut self, walked: bool) {
         self.snapshotting = false;
-        let msg = self.recorder.snapshot_end();
+        let rest = self.recorder.snapshot_end();
+        let Some(stream) = self.snap_stream.take() else {
+            return;
+        };
         if self.phase == Phase::Idle || self.paused || !walked || self.snapshot_failed {
+            stream.discard();
             return;
         }
-        self.outbox.clear();
+        stream.append(&rest);
+        // The snapshot supersedes every earlier message; it is not kept for resending (a
+        // reconnect before the server acknowledges it takes a fresh one).
         let seq = self.recorder.seq();
-        self.send_text(&msg);
-        self.outbox.push(seq, msg);
+        self.outbox.sent_unheld(seq);
+        match &self.socket {
+            Some(s) if self.phase == Phase::Live => {
+                s.send_stream(&stream);
+            }
+            _ => stream.discard(),
+        }
         if std::mem::take(&mut self.snapshot_again) {
             self.begin_snapshot();
         }
@@ -683,6 +719,10 @@ impl Inner {
     }
 
     fn teardown(&mut self) {
+        self.start_timer = None;
+        if let Some(s) = self.snap_stream.take() {
+            s.discard();
+        }
         self.congestion_timer = None;
         self.congested = false;
         if let Some(c) = self.capture.take() {

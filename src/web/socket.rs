@@ -18,6 +18,38 @@ extern "C" {
     /// Closes once every queued frame has been sent.
     #[wasm_bindgen(js_name = closeOrdered)]
     fn close_ordered(ws: &WebSocket);
+
+    /// A message written in parts and compressed as it is written (see `send.js`).
+    pub type SnapStream;
+
+    #[wasm_bindgen(constructor)]
+    fn new() -> SnapStream;
+
+    #[wasm_bindgen(method, catch)]
+    fn push(this: &SnapStream, bytes: &js_sys::Uint8Array) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn abort(this: &SnapStream) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = sendStream, catch)]
+    fn send_stream(ws: &WebSocket, stream: &SnapStream) -> Result<bool, JsValue>;
+}
+
+impl SnapStream {
+    /// An empty message.
+    pub fn start() -> SnapStream {
+        SnapStream::new()
+    }
+
+    /// Appends `text` (copied out of wasm memory at once).
+    pub fn append(&self, text: &str) {
+        let _ = self.push(&js_sys::Uint8Array::from(text.as_bytes()));
+    }
+
+    /// Drops the message unsent.
+    pub fn discard(&self) {
+        let _ = self.abort();
+    }
 }
 
 /// An open (or opening) socket.
@@ -81,6 +113,12 @@ impl Socket {
 }
 
 impl Socket {
+    /// Sends the message of `stream` after everything queued before it; false when the socket
+    /// cannot take it.
+    pub fn send_stream(&self, stream: &SnapStream) -> bool {
+        self.is_open() && send_stream(&self.ws, stream).unwrap_or(false)
+    }
+
     /// Bytes waiting to go out.
     pub fn backlog(&self) -> f64 {
         backlog(&self.ws)
