@@ -214,7 +214,11 @@ fn mutate(dom: &mut Dom, rng: &mut Rng) {
             if targets.is_empty() {
                 return;
             }
-            let p = rng.pick(&targets);
+            // A third of the moves reorder within the same parent (sent by reference).
+            let p = match dom.parent(n) {
+                Some(old) if targets.contains(&old) && rng.chance(33) => old,
+                _ => rng.pick(&targets),
+            };
             let kids: Vec<NodeId> = dom
                 .children(p)
                 .iter()

@@ -34,7 +34,7 @@ export function summarize(scenario, records) {
         const worst = ok.filter((r) => r.own_longest_parts).sort((a, b) => b.own_longest_ms - a.own_longest_ms)[0];
         if (worst) s.own_longest_parts = worst.own_longest_parts;
       }
-      for (const k of ['raw_bytes', 'wire_bytes', 'gzip_bytes', 'snapshot_nodes', 'lag_ms', 'frames', 'mutation_ms', 'ttl_from_call_ms', 'walked']) {
+      for (const k of ['raw_bytes', 'wire_bytes', 'snap_wire_bytes', 'gzip_bytes', 'snapshot_nodes', 'lag_ms', 'frames', 'mutation_ms', 'ttl_from_call_ms', 'walked']) {
         const st = stats(pick(ok, k));
         if (st) s[k] = k === 'lag_ms' || k === 'mutation_ms' || k === 'ttl_from_call_ms' ? st : st.median;
       }
@@ -115,11 +115,13 @@ export function targets(results) {
     T.push({ id: 'mutation-overhead', target: 'mutation overhead <= 1.5x a bare MutationObserver (main-thread time of the step)', measured: rows.map((r) => `${r.step} ${r.ratio.toFixed(2)}x (${r.ours.toFixed(0)} vs ${r.mo.toFixed(0)} ms)`).join('; '), value: Math.max(...rows.map((r) => r.ratio)), pass: fails.length === 0, gap: fails.length ? fails.map((r) => `${r.step}: ${r.ratio.toFixed(2)}x`).join('; ') : null });
   }
   // Wire bytes of a full snapshot vs the page's gzipped HTML.
-  const wrows = snaps.filter((r) => r.engine === 'glance' && r.throttle === 1).map((g) => [g, find(snaps, { scenario: g.scenario, page: g.page, throttle: 1, engine: 'outerHTML' })]).filter(([g, o]) => o && g.wire_bytes && o.gzip_bytes);
+  // The snapshot's own frame (the window's total also holds the small `hello` frame before it).
+  const snapWire = (g) => g.snap_wire_bytes || g.wire_bytes;
+  const wrows = snaps.filter((r) => r.engine === 'glance' && r.throttle === 1).map((g) => [g, find(snaps, { scenario: g.scenario, page: g.page, throttle: 1, engine: 'outerHTML' })]).filter(([g, o]) => o && snapWire(g) && o.gzip_bytes);
   if (wrows.length) {
-    const rows = wrows.map(([g, o]) => ({ page: g.page, ratio: g.wire_bytes / o.gzip_bytes, gzr: g.gzip_bytes / o.gzip_bytes }));
+    const rows = wrows.map(([g, o]) => ({ page: g.page, ratio: snapWire(g) / o.gzip_bytes, gzr: g.gzip_bytes / o.gzip_bytes }));
     const fails = rows.filter((r) => r.ratio > 1.2);
-    T.push({ id: 'wire-bytes', target: 'compressed wire bytes of a full snapshot <= 1.2x the gzipped HTML (CompressionStream)', measured: rows.map((r) => `${r.page} ${r.ratio.toFixed(2)}x`).join('; '), value: Math.max(...rows.map((r) => r.ratio)), pass: fails.length === 0, gap: fails.length ? fails.map((r) => `${r.page}: ${r.ratio.toFixed(2)}x`).join('; ') : null });
+    T.push({ id: 'wire-bytes', target: 'compressed wire bytes of a full snapshot (its snap frame) <= 1.2x the gzipped HTML (CompressionStream)', measured: rows.map((r) => `${r.page} ${r.ratio.toFixed(2)}x`).join('; '), value: Math.max(...rows.map((r) => r.ratio)), pass: fails.length === 0, gap: fails.length ? fails.map((r) => `${r.page}: ${r.ratio.toFixed(2)}x`).join('; ') : null });
   }
   // Bundle.
   if (results.bundle) {

@@ -291,13 +291,14 @@ export async function MESSAGES(o) {
     return (await reading).byteLength;
   };
   const texts = [];
-  let raw = 0, wire = 0, binary = 0;
-  for (const [, d] of sel) {
+  let raw = 0, wire = 0, binary = 0, snapWire = null;
+  for (const [t, d] of sel) {
     let text;
-    if (typeof d === 'string') { text = d; wire += enc.encode(d).length; }
+    if (typeof d === 'string') { text = d; wire += enc.encode(d).length; if (t === o.snapAt) snapWire = enc.encode(d).length; }
     else {
       const u = d instanceof Blob ? new Uint8Array(await d.arrayBuffer()) : bytesOf(d);
       wire += u.length;
+      if (t === o.snapAt) snapWire = u.length;
       binary++;
       try { text = await new Response(new Blob([u]).stream().pipeThrough(new DecompressionStream('gzip'))).text(); }
       catch (_) { text = new TextDecoder().decode(u); }
@@ -306,7 +307,7 @@ export async function MESSAGES(o) {
     raw += u.length;
     texts.push([text, u]);
   }
-  const out = { count: sel.length, binary, raw, wire, gzip: sel.length ? await gzip(texts.map((x) => x[1])) : 0, types: {} };
+  const out = { count: sel.length, binary, raw, wire, snapWire, gzip: sel.length ? await gzip(texts.map((x) => x[1])) : 0, types: {} };
   // Full classification now that the window is closed.
   for (const [s] of texts) {
     let k;

@@ -39,7 +39,7 @@ function snapshotTable(rows) {
       if (!r.runs) { out.push(`| ${page} | ${th}x | ${ENGINE_NAMES[e]} | 0 | failed: ${(r.errors[0] || '').replace(/\|/g, '/')} |||||||||||`); continue; }
       const t = med(r.ttl_ms);
       const mem = r.peak_mem_mb != null ? r.peak_mem_mb.toFixed(1) : '–';
-      out.push(`| ${page}${nodesLabel(r.nodes)} | ${th}x | ${e === 'glance' ? '**ours**' : ENGINE_NAMES[e]} | ${r.runs} | ${ms(t)}${spread(r.ttl_ms)} | ${e === 'rrweb' ? '1' : ratio(t, rr && med(rr.ttl_ms))} | ${ratio(t, oh && med(oh.ttl_ms))} | ${ratio(t, wk && med(wk.ttl_ms))} | ${own(r, 'own_longest_ms', 'max')}${ms(r.longest_ms && r.longest_ms.max)} | ${own(r, 'own_main_ms', 'median')}${ms(med(r.main_ms))} | ${kb(r.raw_bytes)} | ${kb(r.wire_bytes ?? (e === 'outerHTML' ? null : r.raw_bytes))} | ${kb(r.gzip_bytes)} | ${mem} | ${correct(r)} |`);
+      out.push(`| ${page}${nodesLabel(r.nodes)} | ${th}x | ${e === 'glance' ? '**ours**' : ENGINE_NAMES[e]} | ${r.runs} | ${ms(t)}${spread(r.ttl_ms)} | ${e === 'rrweb' ? '1' : ratio(t, rr && med(rr.ttl_ms))} | ${ratio(t, oh && med(oh.ttl_ms))} | ${ratio(t, wk && med(wk.ttl_ms))} | ${own(r, 'own_longest_ms', 'max')}${ms(r.longest_ms && r.longest_ms.max)} | ${own(r, 'own_main_ms', 'median')}${ms(med(r.main_ms))} | ${kb(r.raw_bytes)} | ${kb(r.wire_bytes ?? (e === 'outerHTML' ? null : r.raw_bytes))}${r.snap_wire_bytes && r.snap_wire_bytes !== r.wire_bytes ? ` (snap ${kb(r.snap_wire_bytes)})` : ''} | ${kb(r.gzip_bytes)} | ${mem} | ${correct(r)} |`);
     }
   }
   return out.join('\n');

@@ -184,7 +184,7 @@ export async function snapshotRun(env, { url, engine, throttle = 1, check = fals
       ttl_from_call_ms: r.snapAt ? r.snapAt - r.start : null,
       main_ms: w.main_ms, longest_ms: w.longest_ms, over50: w.over50, window_ms: w.window_ms,
       own_main_ms: w.own_main_ms, own_longest_ms: w.own_longest_ms, own_over50: w.own_over50, own_longest_parts: w.own_longest_parts,
-      raw_bytes: m.raw, wire_bytes: m.wire, gzip_bytes: m.gzip, messages: m.count, binary_frames: m.binary, types: m.types,
+      raw_bytes: m.raw, wire_bytes: m.wire, snap_wire_bytes: m.snapWire, gzip_bytes: m.gzip, messages: m.count, binary_frames: m.binary, types: m.types,
       snapshot_nodes: m.snapshotNodes ?? null,
       ...memoryFields(heap0, w.heap_peak, retained, wasm),
       wasm_growth_mb: (wasm - wasm0) / MB,

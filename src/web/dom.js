@@ -457,21 +457,34 @@ export class DomCapture {
     }
     this.len = 0; this.strs = [];
     const childTargets = new Set(), added = new Set(), attrs = new Map(), texts = new Set();
-    for (const list of recs) for (const r of list) {
-      if (r.type === 'childList') {
-        childTargets.add(r.target);
-        for (const a of r.addedNodes) added.add(a);
-      } else if (r.type === 'attributes') {
-        let name = r.attributeName;
-        if (name === 'data-gid') continue;
-        if (r.attributeNamespace === XLINK_NS) name = 'xlink:' + name;
-        // One changed name (the common case) is kept as a string, more as a Set.
-        const s = attrs.get(r.target);
-        if (s === undefined) attrs.set(r.target, name);
-        else if (typeof s === 'string') { if (s !== name) attrs.set(r.target, new Set([s, name])); }
-        else s.add(name);
-      } else {
-        texts.add(r.target);
+    for (const list of recs) {
+      // Nodes removed in this delivery, with the parent they left. A node taken out and put
+      // back into the same parent within one delivery (a reorder) is not sent again: anything
+      // done to it while it was out is in this delivery too (transient observers), and the
+      // engine checks that the agent has it there (else: a fresh snapshot).
+      let left = null;
+      for (const r of list) {
+        if (r.type === 'childList') {
+          childTargets.add(r.target);
+          if (r.removedNodes.length) {
+            left ||= new Map();
+            for (const n of r.removedNodes) left.set(n, r.target);
+          }
+          for (const a of r.addedNodes) {
+            if (left === null || left.get(a) !== r.target || !this.has(a)) added.add(a);
+          }
+        } else if (r.type === 'attributes') {
+          let name = r.attributeName;
+          if (name === 'data-gid') continue;
+          if (r.attributeNamespace === XLINK_NS) name = 'xlink:' + name;
+          // One changed name (the common case) is kept as a string, more as a Set.
+          const s = attrs.get(r.target);
+          if (s === undefined) attrs.set(r.target, name);
+          else if (typeof s === 'string') { if (s !== name) attrs.set(r.target, new Set([s, name])); }
+          else s.add(name);
+        } else {
+          texts.add(r.target);
+        }
       }
     }
     const seen = new Set();

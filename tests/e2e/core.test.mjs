@@ -131,6 +131,23 @@ it('2. DOM mutations: add, remove, move, attributes, text; mirror equal after ea
         if (i % 5 === 0) await new Promise((r) => setTimeout(r, 0));
       }
     }],
+    ['reorder with changes made while the node was out (one task: sent by reference)', () => {
+      const ul = document.querySelector('#e2e-added ul');
+      const li = ul.firstElementChild;
+      li.remove();
+      li.setAttribute('data-out', '1');
+      li.appendChild(document.createTextNode(' changed while out'));
+      ul.appendChild(li);
+    }],
+    ['reorder across tasks: taken out, changed while detached in a later task, put back', async () => {
+      const ul = document.querySelector('#e2e-added ul');
+      const li = ul.firstElementChild;
+      li.remove();
+      await new Promise((r) => setTimeout(r, 0));
+      li.setAttribute('data-detached', 'yes');
+      li.firstChild.data = 'edited while detached';
+      ul.appendChild(li);
+    }],
     ['in one task: reorder children inside a subtree, then move that subtree', () => {
       const ul = document.querySelector('#e2e-added ul');
       ul.insertBefore(ul.lastElementChild, ul.firstElementChild);

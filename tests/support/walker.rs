@@ -367,6 +367,7 @@ impl Walker {
         let mut controls: Vec<NodeId> = Vec::new();
         let mut scrolls: Vec<NodeId> = Vec::new();
         let mut viewport = false;
+        let mut left: HashMap<NodeId, NodeId> = HashMap::new();
         let push_unique = |v: &mut Vec<NodeId>, n: NodeId| {
             if !v.contains(&n) {
                 v.push(n);
@@ -377,10 +378,19 @@ impl Walker {
                 Change::ChildList {
                     target,
                     added: a,
-                    removed: _,
+                    removed: r,
                 } => {
                     push_unique(&mut child_targets, target);
-                    added.extend(a);
+                    // As dom.js: a node put back into the parent it left within this batch (one
+                    // observer delivery) is a reorder, not sent again.
+                    for n in r {
+                        left.insert(n, target);
+                    }
+                    added.extend(
+                        a.into_iter().filter(|n| {
+                            left.get(n) != Some(&target) || dom.nodes[*n].gid.is_none()
+                        }),
+                    );
                     for c in form_owner_controls(dom, target) {
                         push_unique(&mut controls, c);
                     }
