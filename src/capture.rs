@@ -17,6 +17,9 @@
 //! - `NODE flags gid parent kind ...`
 //!   - element: `tagName nAttrs (nameId len)*n [w h if MASK] [len if HAS_VALUE]`
 //!   - text / comment / doctype: `len`
+//!   - content root (iframe document 9, open shadow root 11): `nameId len`: the name is
+//!     `#document` / `#shadow-root`, the string the document's base URL / the root's mode. A
+//!     root is listed first among its host's children (CHILDREN entries of the host too).
 //! - `CHILDREN parent count gid*count NODE... END`: the parent's children are now the listed
 //!   gids; the NODE entries are the new nodes (preorder).
 //! - `ATTRS gid flags w h n (nameId present [len])*n`
@@ -213,6 +216,11 @@ struct Model {
     /// Last placeholder size of those inputs.
     mask_sizes: IdMap<(f64, f64)>,
     base: String,
+    /// Base URLs of iframe documents (index 0 unused: the page's own base is `base`).
+    frame_bases: Vec<String>,
+    /// Containers inside an iframe document, with the index of its base in `frame_bases`.
+    /// Empty on a page without same-origin iframes, so it costs nothing there.
+    base_of: IdMap<u32>,
 }
 
 /// Longest single string (text, value, attribute) sent; longer text is truncated and longer
@@ -371,7 +379,7 @@ impl Recorder {
     /// Writes one record; false when it is not in preorder (nothing written).
     fn write_decoded(&self, out: &mut String, cursor: &mut Cursor, d: &Decoded<'_>) -> bool {
         let element = d.kind == kind::ELEMENT;
-        let Some((delta, depth)) = cursor.place(d.gid, d.parent, element) else {
+        let Some((delta, depth)) = cursor.place(d.gid, d.parent, kind::is_container(d.kind)) else {
             return false;
         };
         if element {
@@ -399,6 +407,8 @@ impl Recorder {
             }),
             kind::TEXT => NodeData::Text(d.text.to_string()),
             kind::COMMENT => NodeData::Comment(d.text.to_string()),
+            kind::DOCUMENT => NodeData::Document(d.text.to_string()),
+            kind::SHADOW => NodeData::Shadow(d.text.to_string()),
             _ => NodeData::Doctype(d.text.to_string()),
         };
         NodeRecord {
@@ -598,10 +608,12 @@ impl Recorder {
                     if d.sealed {
                         fresh_sealed.insert(d.gid);
                     }
-                    if d.kind == kind::ELEMENT {
-                        // Its children's decoding needs its tag (e.g. CSS text under <style>);
-                        // phase 2 records it again after removing what it replaces.
+                    if kind::is_container(d.kind) {
+                        // Its children's decoding needs its tag (e.g. CSS text under <style>)
+                        // and base URL; phase 2 records them again after removing what it
+                        // replaces.
                         self.model.tags.insert(d.gid, d.tag_id);
+                        self.model.note_base(&d);
                     }
                     decoded.push(d);
                 }
@@ -708,7 +720,7 @@ impl Recorder {
                     name: name.to_string(),
                     value: None,
                 }),
-                Some(v) => match filter_attr(&m.base, tag, name, v) {
+                Some(v) => match filter_attr(m.base_for(gid), tag, name, v) {
                     Some(v) => ops.push(Op::Attr {
                         gid,
                         name: name.to_string(),
@@ -791,6 +803,10 @@ fn skip_node(r: &mut Reader<'_>) -> Result<(), CaptureError> {
         kind::TEXT | kind::COMMENT | kind::DOCTYPE => {
             r.str()?;
         }
+        kind::DOCUMENT | kind::SHADOW => {
+            r.int()?;
+            r.str()?;
+        }
         _ => return Err(CaptureError::Malformed("node kind")),
     }
     Ok(())
@@ -825,9 +841,59 @@ impl Model {
             self.sealed.remove(g);
             self.masked.remove(g);
         }
+        if !self.base_of.is_empty() {
+            for g in removed {
+                self.base_of.remove(g);
+            }
+        }
+    }
+
+    /// The base URL that relative URLs of node `gid` (a container) resolve against.
+    fn base_for(&self, gid: Gid) -> &str {
+        match self.base_of.get(&gid) {
+            Some(&i) => &self.frame_bases[i as usize],
+            None => &self.base,
+        }
+    }
+
+    /// The base index of a node whose parent is `parent` (0: the page's own base).
+    fn base_index(&self, parent: Gid) -> u32 {
+        if self.base_of.is_empty() {
+            0
+        } else {
+            self.base_of.get(&parent).copied().unwrap_or(0)
+        }
+    }
+
+    /// Records which base URL the nodes below container `d` resolve against.
+    fn note_base(&mut self, d: &Decoded<'_>) {
+        if d.kind == kind::DOCUMENT {
+            // An iframe's document: what is inside resolves URLs against its own base.
+            let i = match self.frame_bases.iter().position(|b| *b == d.text) {
+                Some(i) if i > 0 => i,
+                _ => {
+                    if self.frame_bases.is_empty() {
+                        self.frame_bases.push(String::new());
+                    }
+                    self.frame_bases.push(d.text.to_string());
+                    self.frame_bases.len() - 1
+                }
+            };
+            self.base_of.insert(d.gid, i as u32);
+        } else if kind::is_container(d.kind) {
+            let b = self.base_index(d.parent);
+            if b != 0 {
+                self.base_of.insert(d.gid, b);
+            }
+        }
     }
 
     fn remember(&mut self, d: &Decoded<'_>) {
+        self.note_base(d);
+        if d.kind == kind::DOCUMENT || d.kind == kind::SHADOW {
+            self.tags.insert(d.gid, d.tag_id);
+            return;
+        }
         if d.kind == kind::ELEMENT {
             self.tags.insert(d.gid, d.tag_id);
             if d.sealed {
@@ -845,8 +911,9 @@ impl Model {
             .tags
             .get(&parent)
             .is_some_and(|&t| names.get(t as usize).is_some_and(|n| n == "style"));
-        if is_style && !self.base.is_empty() {
-            if let Some(css) = url::rewrite_css(&self.base, data) {
+        let base = self.base_for(parent);
+        if is_style && !base.is_empty() {
+            if let Some(css) = url::rewrite_css(base, data) {
                 return Cow::Owned(css);
             }
         }
@@ -952,7 +1019,8 @@ impl Model {
                     d.opts.masked = Some(size);
                     for (n, v) in raw {
                         if mask::is_safe_attr(n) {
-                            let v = filter_attr(&self.base, tag, n, v).unwrap_or(Cow::Borrowed(""));
+                            let v = filter_attr(self.base_for(parent), tag, n, v)
+                                .unwrap_or(Cow::Borrowed(""));
                             d.attrs.push((n, v));
                         }
                     }
@@ -964,7 +1032,7 @@ impl Model {
                     }
                 } else {
                     for (n, v) in raw {
-                        if let Some(v) = filter_attr(&self.base, tag, n, v) {
+                        if let Some(v) = filter_attr(self.base_for(parent), tag, n, v) {
                             d.attrs.push((n, v));
                         }
                     }
@@ -982,6 +1050,18 @@ impl Model {
                     } else {
                         Cow::Borrowed(capped(data))
                     };
+                }
+            }
+            kind::DOCUMENT | kind::SHADOW => {
+                // A content root: a name id ("#document" / "#shadow-root") so that it is tracked
+                // like an element, then its base URL (documents) or mode (shadow roots).
+                d.tag_id = r.int()?;
+                names
+                    .get(d.tag_id as usize)
+                    .ok_or(CaptureError::Malformed("tag id"))?;
+                let info = r.str()?;
+                if !d.skipped {
+                    d.text = Cow::Borrowed(capped(info));
                 }
             }
             _ => return Err(CaptureError::Malformed("node kind")),

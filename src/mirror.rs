@@ -145,6 +145,7 @@ impl Mirror {
         }
         match self.data.get(&parent) {
             Some(NodeData::Element(e)) if e.opts.masked.is_none() => Ok(()),
+            Some(NodeData::Document(_) | NodeData::Shadow(_)) => Ok(()),
             Some(_) => Err(MirrorError::WrongKind(parent)),
             None => Err(MirrorError::Tree(TreeError::Unknown(parent))),
         }

@@ -31,6 +31,15 @@ pub mod kind {
     pub const COMMENT: u8 = 8;
     /// A doctype.
     pub const DOCTYPE: u8 = 10;
+    /// A same-origin iframe's document (a content root: the first child of its `<iframe>`).
+    pub const DOCUMENT: u8 = 9;
+    /// An open shadow root (a content root: the first child of its host element).
+    pub const SHADOW: u8 = 11;
+
+    /// True for the kinds that hold children: elements and content roots.
+    pub fn is_container(k: u8) -> bool {
+        k == ELEMENT || k == DOCUMENT || k == SHADOW
+    }
 }
 
 /// Per-element extras (`opts` in the record).
@@ -75,6 +84,10 @@ pub enum NodeData {
     Comment(String),
     /// A doctype's name.
     Doctype(String),
+    /// An iframe's document, with its base URL (relative URLs inside it are resolved against it).
+    Document(String),
+    /// An open shadow root, with its mode (`open`).
+    Shadow(String),
 }
 
 impl NodeData {
@@ -85,7 +98,14 @@ impl NodeData {
             NodeData::Text(_) => kind::TEXT,
             NodeData::Comment(_) => kind::COMMENT,
             NodeData::Doctype(_) => kind::DOCTYPE,
+            NodeData::Document(_) => kind::DOCUMENT,
+            NodeData::Shadow(_) => kind::SHADOW,
         }
+    }
+
+    /// True when the node may hold children (an element or a content root).
+    pub fn is_container(&self) -> bool {
+        kind::is_container(self.kind())
     }
 }
 
@@ -412,6 +432,8 @@ impl<'de> Deserialize<'de> for RawRecord {
                     kind::TEXT => NodeData::Text(s.next("data")?),
                     kind::COMMENT => NodeData::Comment(s.next("data")?),
                     kind::DOCTYPE => NodeData::Doctype(s.next("name")?),
+                    kind::DOCUMENT => NodeData::Document(s.next("base")?),
+                    kind::SHADOW => NodeData::Shadow(s.next("mode")?),
                     _ => return Err(de::Error::custom("unknown node kind")),
                 };
                 s.end()?;
@@ -440,7 +462,7 @@ fn resolve(raw: Vec<RawRecord>, base: Gid) -> Result<Vec<NodeRecord>, String> {
         }
         stack.truncate(depth);
         let parent = stack[depth - 1];
-        if matches!(r.data, NodeData::Element(_)) {
+        if r.data.is_container() {
             stack.push(gid as Gid);
         }
         prev = gid;
@@ -636,8 +658,7 @@ pub mod write {
     /// Writes a whole record placed by `cursor`; false (nothing written) when the record is not
     /// in preorder below the cursor's base.
     pub fn record(out: &mut String, cursor: &mut Cursor, r: &NodeRecord) -> bool {
-        let element = matches!(r.data, NodeData::Element(_));
-        let Some((delta, depth)) = cursor.place(r.gid, r.parent, element) else {
+        let Some((delta, depth)) = cursor.place(r.gid, r.parent, r.data.is_container()) else {
             return false;
         };
         match &r.data {
@@ -651,6 +672,8 @@ pub mod write {
             NodeData::Text(t) => leaf(out, delta, depth, kind::TEXT, t),
             NodeData::Comment(t) => leaf(out, delta, depth, kind::COMMENT, t),
             NodeData::Doctype(t) => leaf(out, delta, depth, kind::DOCTYPE, t),
+            NodeData::Document(t) => leaf(out, delta, depth, kind::DOCUMENT, t),
+            NodeData::Shadow(t) => leaf(out, delta, depth, kind::SHADOW, t),
         }
         true
     }

@@ -23,6 +23,11 @@
   const KIND_TEXT = 3;
   const KIND_COMMENT = 8;
   const KIND_DOCTYPE = 10;
+  // Content roots: a same-origin iframe's document and an open shadow root. Their records come
+  // first among their host's children; the mirror attaches them (iframe content document,
+  // attachShadow) instead of appending them.
+  const KIND_DOCUMENT = 9;
+  const KIND_SHADOW = 11;
 
   // Attributes a masked element keeps (src/mask.rs SAFE_ATTRS).
   const MASK_SAFE = new Set(['id', 'class', 'style', 'type', 'role', 'data-gid']);
@@ -46,6 +51,8 @@
     '[data-glance-masked]::placeholder{color:transparent !important}' +
     '[data-glance-masked]:is(' + INLINE_TAGS + '){display:inline-block !important;' +
     'vertical-align:middle}' +
+    // Pseudo-element text (CSS `content:`) of a masked element stays hidden too.
+    '[data-glance-masked]::before,[data-glance-masked]::after{content:none !important}' +
     'iframe,frame,object,embed{background:#eceff1 !important;outline:1px dashed #90a4ae}' +
     // Scroll positions come from the visitor; the mirror must not adjust them by itself.
     '*{overflow-anchor:none !important}';
@@ -124,6 +131,11 @@
   const gidOf = new WeakMap();     // Node -> gid
   const maskSize = new WeakMap();  // masked Element -> [w, h]
   const linkHref = new WeakMap();  // <link> -> href as sent (kept while rel is not stylesheet)
+  const rootOf = new WeakMap();    // host Element -> its content root (ShadowRoot or Document)
+  const hostOf = new WeakMap();    // content root -> host Element
+  const frameSrc = new WeakMap();  // mirror <iframe> -> the visitor's src (for the placeholder label)
+  const mirrorFrames = new Set();  // mirror <iframe>/<frame> elements (content or placeholder)
+  const sheets = new WeakMap();    // Document -> the mirror's constructed sheet for it
 
   const pub = (window.glanceViewer = {
     key: key,
@@ -281,27 +293,135 @@
     return S.framePromise;
   }
 
-  function adoptSheet(doc) {
+  /** Gives `root` (a mirror document or shadow root) the mirror's own CSS (masks, frames). */
+  function adoptSheet(root) {
     try {
-      const win = doc.defaultView;
-      const sheet = new win.CSSStyleSheet();
-      sheet.replaceSync(MIRROR_CSS);
-      doc.adoptedStyleSheets = [sheet];
+      const doc = root.nodeType === 9 ? root : root.ownerDocument;
+      let sheet = sheets.get(doc);
+      if (!sheet) {
+        sheet = new doc.defaultView.CSSStyleSheet();
+        sheet.replaceSync(MIRROR_CSS);
+        sheets.set(doc, sheet);
+      }
+      if (!root.adoptedStyleSheets.includes(sheet)) root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
     } catch (e) {
-      console.warn('glance viewer: adoptedStyleSheets unavailable', e);
+      if (root === S.doc) console.warn('glance viewer: adoptedStyleSheets unavailable', e);
     }
+  }
+
+  /**
+   * The content root of record `r` (kind 9 or 11) for `host`. A shadow root is attached (or the
+   * existing one emptied); a frame document is built in a detached holder document and moved into
+   * the iframe once the iframe has its own (see mountFrames).
+   */
+  function makeRoot(r, host) {
+    if (!isElement(host) || maskSize.has(host)) throw new Error('root ' + r[0] + ' without a host element');
+    let root;
+    if (r[2] === KIND_SHADOW) {
+      root = host.shadowRoot;
+      if (root) {
+        while (root.firstChild) forget(root.firstChild);
+      } else {
+        try { root = host.attachShadow({ mode: 'open' }); } catch (e) {
+          throw new Error('<' + host.localName + '> cannot host a shadow root');
+        }
+      }
+    } else {
+      if (!mirrorFrames.has(host)) throw new Error('a document under <' + host.localName + '>');
+      root = document.implementation.createHTMLDocument('');
+      root.replaceChildren();
+    }
+    const old = rootOf.get(host);
+    if (old && old !== root) forgetRoot(host);
+    rootOf.set(host, root);
+    hostOf.set(root, host);
+    gidOf.set(root, Number(r[0]));
+    return root;
+  }
+
+  /** Drops the content root of `host` and everything in it. */
+  function forgetRoot(host) {
+    const root = rootOf.get(host);
+    if (!root) return;
+    rootOf.delete(host);
+    const g = gidOf.get(root);
+    if (g !== undefined && S.nodes.get(g) === root) S.nodes.delete(g);
+    while (root.firstChild) forget(root.firstChild);
+  }
+
+  /**
+   * Moves each frame's content into its iframe's live document (an iframe gets a new empty
+   * document whenever it is inserted or moved), and labels frames whose content is not shared.
+   */
+  function mountFrames() {
+    for (const el of mirrorFrames) {
+      if (!el.isConnected) {
+        if (!S.nodes.has(gidOf.get(el))) mirrorFrames.delete(el);
+        continue;
+      }
+      const cd = el.contentDocument;
+      if (!cd) continue;
+      const root = rootOf.get(el);
+      if (!root) {
+        placeholder(el, cd);
+        continue;
+      }
+      rawRemove(el, 'data-glance-frame');
+      if (root === cd) continue;
+      cd.replaceChildren();
+      while (root.firstChild) cd.appendChild(root.firstChild);
+      const g = gidOf.get(root);
+      S.nodes.set(g, cd);
+      gidOf.set(cd, g);
+      rootOf.set(el, cd);
+      hostOf.set(cd, el);
+      adoptSheet(cd);
+      styleShadows(cd);
+    }
+  }
+
+  /** Gives every shadow root under `top` the mirror CSS (they do not inherit the document's). */
+  function styleShadows(top) {
+    const walker = [top];
+    while (walker.length) {
+      const n = walker.pop();
+      if (n.nodeType === 1 && n.shadowRoot && hostOf.get(n.shadowRoot) === n) {
+        adoptSheet(n.shadowRoot);
+        walker.push(n.shadowRoot);
+      }
+      for (let c = n.firstElementChild; c; c = c.nextElementSibling) walker.push(c);
+    }
+  }
+
+  function placeholder(el, cd) {
+    if (el.getAttribute('data-glance-frame') === 'placeholder') return;
+    rawSet(el, 'data-glance-frame', 'placeholder');
+    try {
+      const src = frameSrc.get(el);
+      let where = '';
+      try { where = src ? new URL(src, S.base).origin : ''; } catch (e) { where = ''; }
+      const p = cd.createElement('p');
+      p.textContent = 'Embedded content not shared' + (where && where !== 'null' ? ' (' + where + ')' : '');
+      p.setAttribute('style', 'font:13px sans-serif;color:#546e7a;margin:8px');
+      cd.replaceChildren();
+      cd.appendChild(cd.createElement('html')).appendChild(cd.createElement('body')).appendChild(p);
+    } catch (e) { /* an empty box then */ }
   }
 
   function clearMirror() {
     for (const t of S.scrollTimers) clearTimeout(t);
     S.scrollTimers = [];
     S.nodes.clear();
+    mirrorFrames.clear();
     if (S.doc) {
       try { S.doc.replaceChildren(); } catch (e) { /* keep going */ }
     }
   }
 
   function isElement(n) { return n && n.nodeType === 1; }
+  /** An element or a content root: what may have children in the mirror. */
+  function isContainer(n) { return n && (n.nodeType === 1 || hostOf.has(n)); }
+  const isRootKind = (k) => k === KIND_DOCUMENT || k === KIND_SHADOW;
 
   function dangerousUrl(value) {
     // Browsers ignore ASCII whitespace and control characters inside a scheme.
@@ -336,7 +456,10 @@
     if (lname.startsWith('on') || DROP_ATTRS.has(lname)) return null;
     if (tag === 'base') return null;
     if (tag === 'script' && lname !== 'type') return null;
-    if (FRAME_TAGS.has(tag) && FRAME_SRC_ATTRS.has(lname)) return null;
+    if (FRAME_TAGS.has(tag) && FRAME_SRC_ATTRS.has(lname)) {
+      if (lname === 'src') frameSrc.set(el, v);
+      return null;
+    }
     // Any attribute whose value is a script URL (also SVG <animate to=...>, <set>).
     if (dangerousUrl(v)) return null;
     if (URL_ATTRS.has(lname)) v = absolute(v);
@@ -422,6 +545,7 @@
       }
     }
     if (opts && Array.isArray(opts.m)) mask(el, opts.m[0], opts.m[1]);
+    if (el.localName === 'iframe' || el.localName === 'frame') mirrorFrames.add(el);
     return el;
   }
 
@@ -446,7 +570,7 @@
       const rec = r.slice();
       rec[0] = gid;
       rec[1] = stack[depth - 1];
-      if (r[2] === KIND_ELEMENT) stack.push(gid);
+      if (r[2] === KIND_ELEMENT || r[2] === KIND_DOCUMENT || r[2] === KIND_SHADOW) stack.push(gid);
       prev = gid;
       out[i] = rec;
     }
@@ -508,6 +632,13 @@
       const g = gidOf.get(n);
       if (g !== undefined && S.nodes.get(g) === n) S.nodes.delete(g);
       for (let c = n.firstChild; c; c = c.nextSibling) stack.push(c);
+      const root = n.nodeType === 1 ? rootOf.get(n) : null;
+      if (root) {
+        rootOf.delete(n);
+        const rg = gidOf.get(root);
+        if (rg !== undefined && S.nodes.get(rg) === root) S.nodes.delete(rg);
+        for (let c = root.firstChild; c; c = c.nextSibling) stack.push(c);
+      }
     }
   }
 
@@ -542,20 +673,26 @@
     layout();
     const pending = [];
     for (const r of nodes) {
-      const node = makeNode(doc, r, pending);
       const gid = Number(r[0]);
       if (S.nodes.has(gid)) throw new Error('duplicate gid ' + gid);
-      S.nodes.set(gid, node);
       const parent = Number(r[1]);
+      if (isRootKind(r[2])) {
+        S.nodes.set(gid, makeRoot(r, S.nodes.get(parent)));
+        continue;
+      }
+      const node = makeNode(doc, r, pending);
+      S.nodes.set(gid, node);
       if (parent === 0) {
         if (node.nodeType === KIND_DOCTYPE || node.nodeType === KIND_ELEMENT ||
             node.nodeType === KIND_COMMENT) safeAppend(doc, node);
       } else {
         const p = S.nodes.get(parent);
-        if (!p || !(isElement(p))) throw new Error('bad parent ' + parent);
+        if (!isContainer(p)) throw new Error('bad parent ' + parent);
         safeAppend(p, node);
       }
     }
+    mountFrames();
+    styleShadows(doc);
     applyPending(pending);
     S.page = String(m.page);
     S.seq = Number(m.seq) || 0;
@@ -601,7 +738,7 @@
     if (!Array.isArray(list) || !Array.isArray(wire)) throw new Error('bad c op');
     const records = resolveRecords(wire, parentGid);
     const parent = get(parentGid);
-    if (parent !== S.doc && (!isElement(parent) || maskSize.has(parent))) {
+    if (parent !== S.doc && (!isContainer(parent) || maskSize.has(parent))) {
       throw new Error('node ' + parentGid + ' cannot have children');
     }
     const doc = S.doc;
@@ -613,30 +750,38 @@
       if (old && (old === parent || old.contains(parent))) {
         throw new Error('record ' + gid + ' would replace an ancestor of ' + parentGid);
       }
-      if (old) forget(old);
+      if (old && !hostOf.has(old)) forget(old);
+      const p = Number(r[1]);
+      if (p !== parentGid && (!fresh.has(p) || !isContainer(S.nodes.get(p)) || maskSize.has(S.nodes.get(p)))) {
+        throw new Error('record ' + gid + ' has a parent outside this op');
+      }
+      if (isRootKind(r[2])) {
+        S.nodes.set(gid, makeRoot(r, S.nodes.get(p)));
+        fresh.add(gid);
+        continue;
+      }
       const node = makeNode(doc, r, pending);
       S.nodes.set(gid, node);
-      const p = Number(r[1]);
-      if (p !== parentGid) {
-        const pn = S.nodes.get(p);
-        if (!fresh.has(p) || !pn || !isElement(pn) || maskSize.has(pn)) {
-          throw new Error('record ' + gid + ' has a parent outside this op');
-        }
-        safeAppend(pn, node);
-      }
+      if (p !== parentGid) safeAppend(S.nodes.get(p), node);
       fresh.add(gid);
     }
     const wanted = [];
     const seen = new Set();
+    let keepRoot = null;
     for (const g of list) {
       const gid = Number(g);
       if (seen.has(gid)) throw new Error('repeated child ' + gid);
       seen.add(gid);
       const n = S.nodes.get(gid);
+      if (n && hostOf.get(n) === parent) {
+        keepRoot = n; // the content root: attached, not a child node
+        continue;
+      }
       const ok = n && (n.parentNode === parent || (fresh.has(gid) && !n.parentNode));
       if (!ok) throw new Error('node ' + gid + ' is not a child of ' + parentGid);
       wanted.push(n);
     }
+    if (isElement(parent) && rootOf.has(parent) && rootOf.get(parent) !== keepRoot) forgetRoot(parent);
     const keep = new Set(wanted);
     for (const c of Array.from(parent.childNodes)) {
       if (!keep.has(c)) forget(c);
@@ -652,7 +797,13 @@
     // Fresh records left detached (listed nowhere) are dropped.
     for (const gid of fresh) {
       const n = S.nodes.get(gid);
-      if (n && !n.parentNode && !seen.has(gid)) forget(n);
+      if (n && !n.parentNode && !seen.has(gid) && !hostOf.has(n)) forget(n);
+    }
+    mountFrames();
+    for (const gid of fresh) {
+      const n = S.nodes.get(gid);
+      if (n && n.nodeType === 11) adoptSheet(n);
+      else if (n && n.nodeType === 1 && n.isConnected) styleShadows(n);
     }
     applyPending(pending);
   }
@@ -699,6 +850,7 @@
       case 'm': {
         const el = getElement(Number(op[1]));
         while (el.firstChild) forget(el.firstChild);
+        forgetRoot(el);
         for (const a of Array.from(el.attributes)) {
           if (!MASK_SAFE.has(a.name)) rawRemove(el, a.name);
         }

@@ -53,11 +53,75 @@ export function pageMeta() {
   };
 }
 
-/** True when `node` or one of its ancestors is in `added`. */
+/** The composed parent: the parent node, a shadow root's host, a frame document's iframe. */
+const upOf = (n) => n.parentNode || (n.nodeType === 11 ? n.host : n.nodeType === 9 ? frameOf(n) : null);
+
+/** True when `node` or one of its ancestors (across shadow roots and frames) is in `added`. */
 const underAdded = (node, added) => {
-  for (let a = node; a && a !== document; a = a.parentNode) if (added.has(a)) return true;
+  for (let a = node; a && a !== document; a = upOf(a)) if (added.has(a)) return true;
   return false;
 };
+
+/** The running capture, told of shadow roots attached after it walked their host. */
+let active = null;
+let patched = false;
+
+/**
+ * `attachShadow` is wrapped (once, calling the original first) because attaching a shadow root
+ * makes no mutation record: a custom element upgraded after the snapshot would stay empty.
+ */
+function watchAttachShadow() {
+  if (patched || typeof Element === 'undefined' || !Element.prototype.attachShadow) return;
+  patched = true;
+  const orig = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function attachShadow(init) {
+    const root = orig.call(this, init);
+    if (active !== null) {
+      try { active.shadowAttached(this); } catch (_) { /* never break the page */ }
+    }
+    return root;
+  };
+}
+
+/** The iframe element holding `doc` (same-origin only), or null. */
+function frameOf(doc) {
+  try {
+    const w = doc.defaultView;
+    return (w && w.frameElement) || null;
+  } catch (_) {
+    return null;
+  }
+}
+
+/**
+ * The content root captured under element `el`: its open shadow root, or the document of a
+ * same-origin iframe (a cross-origin or script-less sandboxed frame has none: a placeholder).
+ */
+function contentRoot(el) {
+  const sr = el.shadowRoot;
+  if (sr) return sr;
+  const ln = el.localName;
+  if (ln === 'iframe' || ln === 'frame') {
+    try {
+      const d = el.contentDocument;
+      if (d && d.documentElement !== undefined) return d;
+    } catch (_) { /* cross-origin */ }
+  }
+  return null;
+}
+
+/** True when `n` is still part of the page (through shadow hosts and frames). */
+function alive(n) {
+  if (n === document) return true;
+  if (n.nodeType === 9) {
+    const fe = frameOf(n);
+    return !!fe && fe.contentDocument === n && alive(fe);
+  }
+  if (n.nodeType === 11) return !!n.host && n.host.shadowRoot === n && alive(n.host);
+  if (!n.isConnected) return false;
+  const r = n.getRootNode();
+  return r === document || alive(r);
+}
 
 const px = (n) => (n > 0 ? Math.min(Math.round(n), 0x7fffffff) : 0);
 
@@ -92,17 +156,30 @@ export class DomCapture {
     this.timer = 0;
     this.running = false;
     this.sn = []; this.sp = []; this.se = [];
-    this.mo = new MutationObserver((recs) => {
+    const onRecords = (recs) => {
       this.pending.push(recs); // record lists, flattened by collect
       this.maskDirty = true;
       this.schedule();
-    });
+    };
+    this.mo = new MutationObserver(onRecords);
+    // Shadow roots and frame documents: observed for good (never paused; our own `data-gid`
+    // writes there are skipped by collect), with the listeners events do not bring out of them.
+    this.rootMo = new MutationObserver(onRecords);
+    this.listened = new Set();
+    this.hostsChanged = new Set();
+    this.onLoad = (e) => {
+      const t = e.target;
+      if (t && t.nodeType === 1 && (t.localName === 'iframe' || t.localName === 'frame') && this.has(t)) {
+        this.hostsChanged.add(t);
+        this.schedule();
+      }
+    };
     this.fire = () => {
       this.timer = 0;
       try { this.notify(); } catch (e) { console.error('glance: capture flush failed', e); }
     };
     this.onInput = (e) => {
-      const t = e.target;
+      const t = e.composedPath ? e.composedPath()[0] : e.target;
       if (!t || t.nodeType !== 1) return;
       this.values.add(t);
       if (t.type === 'radio' && t.name) {
@@ -112,7 +189,13 @@ export class DomCapture {
       this.schedule();
     };
     this.onScroll = (e) => {
-      const t = e.target;
+      const t = e.composedPath ? e.composedPath()[0] : e.target;
+      if (t && t.nodeType === 9 && t !== document) {
+        // A frame document's own scroll: its root element carries the position.
+        if (t.scrollingElement) this.scrolls.add(t.scrollingElement);
+        this.schedule();
+        return;
+      }
       this.scrolls.add(t === document || t === document.documentElement || t === document.scrollingElement ? window : t);
       this.schedule();
     };
@@ -122,11 +205,14 @@ export class DomCapture {
   start() {
     if (this.running) return;
     this.running = true;
+    active = this;
+    watchAttachShadow();
     this.mo.observe(document, OBSERVE);
     const opts = { capture: true, passive: true };
     document.addEventListener('input', this.onInput, opts);
     document.addEventListener('change', this.onInput, opts);
     document.addEventListener('scroll', this.onScroll, opts);
+    document.addEventListener('load', this.onLoad, opts);
     window.addEventListener('resize', this.onResize, { passive: true });
     this.poll = setInterval(() => { if (this.controlsChanged()) this.schedule(); }, POLL_MS);
   }
@@ -140,7 +226,13 @@ export class DomCapture {
     document.removeEventListener('input', this.onInput, opts);
     document.removeEventListener('change', this.onInput, opts);
     document.removeEventListener('scroll', this.onScroll, opts);
+    document.removeEventListener('load', this.onLoad, opts);
     window.removeEventListener('resize', this.onResize, { passive: true });
+    this.rootMo.disconnect();
+    if (active === this) active = null;
+    for (const r of this.listened) this.unlisten(r);
+    this.listened.clear();
+    this.hostsChanged.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = 0;
     this.pending = [];
@@ -163,7 +255,44 @@ export class DomCapture {
   pause() {
     const taken = this.mo.takeRecords();
     if (taken.length) this.pending.push(taken);
+    const inRoots = this.rootMo.takeRecords();
+    if (inRoots.length) this.pending.push(inRoots);
     this.mo.disconnect();
+  }
+
+  /** Every element a mask selector matches: in the page and in each content root entered. */
+  maskMatches() {
+    const set = new Set(document.querySelectorAll(this.sel));
+    for (const r of this.listened) for (const m of r.querySelectorAll(this.sel)) set.add(m);
+    return set;
+  }
+
+  /** An element got a shadow root: open ones are sent with the element's child list. */
+  shadowAttached(host) {
+    if (this.has(host) && host.shadowRoot) {
+      this.hostsChanged.add(host);
+      this.schedule();
+    }
+  }
+
+  /** Starts watching a content root that was just sent (observer and event listeners). */
+  watchRoot(root) {
+    if (this.listened.has(root)) return;
+    this.listened.add(root);
+    this.rootMo.observe(root, OBSERVE);
+    const opts = { capture: true, passive: true };
+    root.addEventListener('input', this.onInput, opts);
+    root.addEventListener('change', this.onInput, opts);
+    root.addEventListener('scroll', this.onScroll, opts);
+    if (root.nodeType === 9) root.addEventListener('load', this.onLoad, opts);
+  }
+
+  unlisten(root) {
+    const opts = { capture: true, passive: true };
+    root.removeEventListener('input', this.onInput, opts);
+    root.removeEventListener('change', this.onInput, opts);
+    root.removeEventListener('scroll', this.onScroll, opts);
+    root.removeEventListener('load', this.onLoad, opts);
   }
 
   resume() {
@@ -273,8 +402,17 @@ export class DomCapture {
     return t.includes(n);
   }
 
-  insideMask(el) {
-    try { return el.closest(this.sel) !== null; } catch (_) { return true; }
+  /** True when `n` is inside a masked element (also through shadow hosts and frames). */
+  insideMask(n) {
+    for (let i = 0; n && i < 64; i++) {
+      if (n.nodeType === 1) {
+        try { if (n.closest(this.sel) !== null) return true; } catch (_) { return true; }
+      }
+      const r = n.getRootNode();
+      if (r === document) return false;
+      n = r.nodeType === 11 ? r.host : r.nodeType === 9 ? frameOf(r) : null;
+    }
+    return false;
   }
 
   /** Emits one node; returns whether its children are emitted (false: tag them only). */
@@ -326,6 +464,14 @@ export class DomCapture {
     } else if (t === 10) {
       this.w(NODE); this.w(0); this.w(this.gidOf(n)); this.w(p); this.w(10);
       this.str(n.name);
+    } else if (t === 9 || t === 11) {
+      // A content root (first among its host's children): base URL or mode, then its children.
+      this.w(NODE); this.w(0); this.w(this.gidOf(n)); this.w(p); this.w(t);
+      this.w(this.name(t === 9 ? '#document' : '#shadow-root'));
+      this.str(t === 9 ? n.baseURI : n.mode);
+      this.watchRoot(n);
+      if (this.maskSet) for (const m of n.querySelectorAll(this.sel)) this.maskSet.add(m);
+      return true;
     }
     return false;
   }
@@ -358,6 +504,10 @@ export class DomCapture {
       const g = n[GID];
       for (let c = n.lastChild; c; c = c.previousSibling) {
         sn.push(c); sp.push(g); se.push(kids);
+      }
+      if (kids && n.nodeType === 1) {
+        const root = contentRoot(n);
+        if (root !== null) { sn.push(root); sp.push(g); se.push(true); }
       }
     }
     return true;
@@ -397,7 +547,7 @@ export class DomCapture {
       let done;
       try {
         if (this.maskDirty) {
-          this.maskSet = new Set(document.querySelectorAll(this.sel));
+          this.maskSet = this.maskMatches();
           this.maskDirty = false;
           const t = performance.now();
           // Matching the masks over a big page can take a slice of its own.
@@ -406,7 +556,7 @@ export class DomCapture {
             await yieldTask();
             if (!this.running) throw new Error('capture stopped');
             this.pause();
-            if (this.maskDirty) this.maskSet = new Set(document.querySelectorAll(this.sel));
+            if (this.maskDirty) this.maskSet = this.maskMatches();
             this.maskDirty = false;
           }
           t0 = performance.now();
@@ -487,6 +637,10 @@ export class DomCapture {
         }
       }
     }
+    // Frames that loaded a new document and elements that got a shadow root: their child list
+    // (the content root first) is sent again.
+    for (const f of this.hostsChanged) childTargets.add(f);
+    this.hostsChanged.clear();
     const seen = new Set();
     // Which elements' changes may change masking (most attribute changes cannot).
     const affects = new Set();
@@ -509,17 +663,24 @@ export class DomCapture {
       }
     }
     for (const p of childTargets) {
-      if (seen.has(p) || !p.isConnected || !this.has(p) && p !== document) continue;
+      if (seen.has(p) || !this.has(p) && p !== document || !alive(p)) continue;
       // A target inside an added subtree is sent whole with that subtree (by its parent's
       // entry); listing it here too would re-send part of it and lose what moved within it.
       if (underAdded(p, added)) continue;
-      if (p.nodeType === 1 && this.insideMask(p)) continue;
+      if (p !== document && this.insideMask(p)) continue;
       const pg = p === document ? 0 : this.gidOf(p);
       this.w(CHILDREN); this.w(pg);
       const countAt = this.len;
       this.w(0);
       const fresh = [];
       let count = 0;
+      // A content root comes first (elements only; a masked element's is never sent).
+      const root = p.nodeType === 1 ? contentRoot(p) : null;
+      if (root !== null) {
+        this.w(this.gidOf(root));
+        count++;
+        if (!this.listened.has(root)) fresh.push(root);
+      }
       for (let c = p.firstChild; c; c = c.nextSibling) {
         const t = c.nodeType;
         if (t !== 1 && t !== 3 && t !== 8 && t !== 10) continue;
@@ -535,8 +696,8 @@ export class DomCapture {
     }
     const parentMasked = new Map();
     for (const [el, names] of attrs) {
-      if (seen.has(el) || !el.isConnected || !this.has(el)) continue;
-      const parent = el.parentElement;
+      if (seen.has(el) || !this.has(el) || !alive(el)) continue;
+      const parent = el.parentNode;
       if (parent) {
         let pm = parentMasked.get(parent);
         if (pm === undefined) parentMasked.set(parent, (pm = this.insideMask(parent)));
@@ -568,12 +729,12 @@ export class DomCapture {
       }
     }
     for (const t of texts) {
-      if (seen.has(t) || !t.isConnected || !this.has(t)) continue;
+      if (seen.has(t) || !this.has(t) || !alive(t)) continue;
       this.w(TEXT); this.w(this.gidOf(t));
       this.str(t.data);
     }
     for (const el of this.values) {
-      if (seen.has(el) || !el.isConnected || !this.has(el) || this.masked.has(el) || this.insideMask(el)) continue;
+      if (seen.has(el) || !this.has(el) || !alive(el) || this.masked.has(el) || this.insideMask(el)) continue;
       const type = el.type;
       if (type === 'checkbox' || type === 'radio') {
         this.w(CHECKED); this.w(this.gidOf(el)); this.w(el.checked ? 1 : 0);
@@ -587,7 +748,7 @@ export class DomCapture {
     }
     for (const t of this.scrolls) {
       if (t === window) { this.w(SCROLL); this.w(0); this.w(px(scrollX)); this.w(px(scrollY)); }
-      else if (t.isConnected && this.has(t)) { this.w(SCROLL); this.w(this.gidOf(t)); this.w(px(t.scrollLeft)); this.w(px(t.scrollTop)); }
+      else if (this.has(t) && alive(t)) { this.w(SCROLL); this.w(this.gidOf(t)); this.w(px(t.scrollLeft)); this.w(px(t.scrollTop)); }
     }
     if (this.viewportDirty) { this.w(VIEWPORT); this.w(px(innerWidth)); this.w(px(innerHeight)); }
     this.values.clear(); this.scrolls.clear(); this.viewportDirty = false;
