@@ -24,6 +24,12 @@
 //!   gids; the NODE entries are the new nodes (preorder).
 //! - `ATTRS gid flags w h n (nameId present [len])*n`
 //! - `TEXT gid len`, `VALUE gid len`, `CHECKED gid 0|1`, `SCROLL gid x y`, `VIEWPORT w h`
+//! - state entries, after the node entries (in a snapshot they may come anywhere and are
+//!   written after its nodes, as the snapshot's `ops`): `SHEET gid len` (a `<style>`'s CSSOM
+//!   rules), `CSHEET id len` (a constructed sheet), `ADOPT gid n id*n`, `SELECT gid n index*n`,
+//!   `FOCUS gid`, `HOVER gid`, `MEDIA gid paused timeMs rate1000 muted`, `IMAGE gid len`,
+//!   `TOP gid open modal`. Each becomes an op only when its node may carry it (see
+//!   `Model::state_op`): never for masked or untracked nodes.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -54,6 +60,82 @@ pub mod entry {
     pub const SCROLL: u32 = 8;
     /// Viewport size.
     pub const VIEWPORT: u32 = 9;
+    /// A `<style>` element's CSSOM rules: `gid len`.
+    pub const SHEET: u32 = 10;
+    /// A constructed stylesheet's rules: `id len`.
+    pub const CSHEET: u32 = 11;
+    /// `adoptedStyleSheets` of the document (0) or a content root: `gid n id*n`.
+    pub const ADOPT: u32 = 12;
+    /// Selected options of a `<select>`: `gid n index*n`.
+    pub const SELECT: u32 = 13;
+    /// Focused element (0: none): `gid`.
+    pub const FOCUS: u32 = 14;
+    /// Element under the pointer (0: none): `gid`.
+    pub const HOVER: u32 = 15;
+    /// Media playback: `gid paused timeMs rateThousandths muted`.
+    pub const MEDIA: u32 = 16;
+    /// A canvas picture: `gid len` (a `data:image/` URL).
+    pub const IMAGE: u32 = 17;
+    /// Dialog / popover shown: `gid open modal`.
+    pub const TOP: u32 = 18;
+}
+
+/// Longest canvas picture sent (a data URL); larger pictures are skipped.
+pub const MAX_IMAGE_BYTES: usize = 2 << 20;
+
+/// A state entry as read from a batch, before the privacy checks.
+#[derive(Debug)]
+enum StateEntry {
+    Sheet(Gid, String),
+    Constructed(u32, String),
+    Adopt(Gid, Vec<u32>),
+    Select(Gid, Vec<u32>),
+    Focus(Gid),
+    Hover(Gid),
+    Media(Gid, bool, f64, f64, bool),
+    Image(Gid, String),
+    Top(Gid, bool, bool),
+}
+
+/// Reads the state entry of code `code` (`None`: not a state entry).
+fn read_state(code: u32, r: &mut Reader<'_>) -> Result<Option<StateEntry>, CaptureError> {
+    let list = |r: &mut Reader<'_>| -> Result<Vec<u32>, CaptureError> {
+        let n = r.int()? as usize;
+        if n > r.ints.len() {
+            return Err(CaptureError::Malformed("list length"));
+        }
+        (0..n).map(|_| r.int()).collect()
+    };
+    Ok(Some(match code {
+        entry::SHEET => StateEntry::Sheet(r.int()?, capped(r.str()?).to_string()),
+        entry::CSHEET => StateEntry::Constructed(r.int()?, capped(r.str()?).to_string()),
+        entry::ADOPT => {
+            let gid = r.int()?;
+            StateEntry::Adopt(gid, list(r)?)
+        }
+        entry::SELECT => {
+            let gid = r.int()?;
+            StateEntry::Select(gid, list(r)?)
+        }
+        entry::FOCUS => StateEntry::Focus(r.int()?),
+        entry::HOVER => StateEntry::Hover(r.int()?),
+        entry::MEDIA => StateEntry::Media(
+            r.int()?,
+            r.int()? != 0,
+            r.int()? as f64 / 1000.0,
+            r.int()? as f64 / 1000.0,
+            r.int()? != 0,
+        ),
+        entry::IMAGE => {
+            let gid = r.int()?;
+            let url = r.str()?;
+            // Too large or not a picture: dropped here, before anything is copied.
+            let ok = url.len() <= MAX_IMAGE_BYTES && url.starts_with("data:image/");
+            StateEntry::Image(gid, if ok { url.to_string() } else { String::new() })
+        }
+        entry::TOP => StateEntry::Top(r.int()?, r.int()? != 0, r.int()? != 0),
+        _ => return Ok(None),
+    }))
 }
 
 /// Node flags of the flat format.
@@ -200,6 +282,8 @@ pub struct Recorder {
     seq: u64,
     /// The snapshot being written, its record cursor, and whether no record was written yet.
     snap: Option<(String, Cursor, bool)>,
+    /// State entries met during the snapshot walk (written after its nodes).
+    snap_state: Vec<StateEntry>,
 }
 
 #[derive(Debug, Default)]
@@ -302,6 +386,7 @@ impl Recorder {
             ..Default::default()
         };
         self.seq += 1;
+        self.snap_state.clear();
         let mut out = String::with_capacity(64 * 1024);
         write::snapshot_start(
             &mut out,
@@ -328,8 +413,15 @@ impl Recorder {
         self.model.tags.reserve(nodes / 2);
         let mut r = Reader::new(flat);
         while !r.done() {
-            if r.int()? != entry::NODE {
-                return Err(CaptureError::Malformed("snapshot holds only nodes"));
+            let code = r.int()?;
+            if code != entry::NODE {
+                // State met during the walk (stylesheets, selections...): written after the
+                // nodes, once every node it names is known.
+                match read_state(code, &mut r)? {
+                    Some(e) => self.snap_state.push(e),
+                    None => return Err(CaptureError::Malformed("unknown snapshot entry")),
+                }
+                continue;
             }
             let d = self.model.decode_node(&self.names, &mut r, None)?;
             // A node moved during a time-slice yield can be met twice: keep the first record
@@ -372,7 +464,20 @@ impl Recorder {
             .snap
             .take()
             .unwrap_or_else(|| (String::new(), Cursor::new(DOCUMENT), true));
-        out.push_str("]}");
+        out.push(']');
+        let state = std::mem::take(&mut self.snap_state);
+        let mut first = true;
+        for e in state {
+            if let Some(op) = self.model.state_op(&self.names, e) {
+                out.push_str(if first { ",\"ops\":[" } else { "," });
+                write::op(&mut out, &op);
+                first = false;
+            }
+        }
+        if !first {
+            out.push(']');
+        }
+        out.push('}');
         out
     }
 
@@ -485,7 +590,10 @@ impl Recorder {
                     let (w, h) = (r.int()? as f64, r.int()? as f64);
                     ops.push(Op::Viewport { w, h });
                 }
-                _ => return Err(CaptureError::Malformed("unknown entry")),
+                code => match read_state(code, &mut r)? {
+                    Some(e) => ops.extend(self.model.state_op(&self.names, e)),
+                    None => return Err(CaptureError::Malformed("unknown entry")),
+                },
             }
         }
         Ok(ops)
@@ -554,7 +662,11 @@ impl Recorder {
                     r.int()?;
                     r.int()?;
                 }
-                _ => return Err(CaptureError::Malformed("unknown entry")),
+                code => {
+                    if read_state(code, &mut r)?.is_none() {
+                        return Err(CaptureError::Malformed("unknown entry"));
+                    }
+                }
             }
         }
         Ok(found)
@@ -846,6 +958,67 @@ impl Model {
                 self.base_of.remove(g);
             }
         }
+    }
+
+    /// The op for a state entry, when its node may carry that state (else nothing: a masked
+    /// or untracked node, the wrong element, a picture that is not one).
+    fn state_op(&self, names: &[String], e: StateEntry) -> Option<Op> {
+        let tag_is = |gid: Gid, want: &[&str]| {
+            self.tags.get(&gid).is_some_and(|&t| {
+                names
+                    .get(t as usize)
+                    .is_some_and(|n| want.contains(&n.as_str()))
+            })
+        };
+        let plain = |gid: Gid, want: &[&str]| self.is_plain_element(gid) && tag_is(gid, want);
+        let known = |gid: Gid| gid == DOCUMENT || self.tags.contains_key(&gid);
+        Some(match e {
+            StateEntry::Sheet(gid, text) if plain(gid, &["style"]) => Op::Css {
+                gid,
+                text: self.css(gid, text),
+            },
+            StateEntry::Constructed(id, text) => Op::Sheet {
+                id,
+                text: self.css(DOCUMENT, text),
+            },
+            StateEntry::Adopt(gid, ids)
+                if gid == DOCUMENT || tag_is(gid, &["#document", "#shadow-root"]) =>
+            {
+                Op::Adopt { gid, ids }
+            }
+            StateEntry::Select(gid, selected) if plain(gid, &["select"]) => {
+                Op::Select { gid, selected }
+            }
+            StateEntry::Focus(gid) if known(gid) => Op::Focus { gid },
+            StateEntry::Hover(gid) if known(gid) => Op::Hover { gid },
+            StateEntry::Media(gid, paused, time, rate, muted)
+                if plain(gid, &["video", "audio"]) =>
+            {
+                Op::Media {
+                    gid,
+                    paused,
+                    time,
+                    rate,
+                    muted,
+                }
+            }
+            StateEntry::Image(gid, url) if !url.is_empty() && plain(gid, &["canvas"]) => {
+                Op::Image { gid, url }
+            }
+            StateEntry::Top(gid, open, modal) if self.is_plain_element(gid) => {
+                Op::Top { gid, open, modal }
+            }
+            _ => return None,
+        })
+    }
+
+    /// CSS text with its URLs resolved against the base of `gid`'s document.
+    fn css(&self, gid: Gid, text: String) -> String {
+        let base = self.base_for(gid);
+        if base.is_empty() {
+            return text;
+        }
+        url::rewrite_css(base, &text).unwrap_or(text)
     }
 
     /// The base URL that relative URLs of node `gid` (a container) resolve against.

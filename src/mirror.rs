@@ -79,6 +79,9 @@ pub struct Mirror {
     pub scroll: (f64, f64),
     /// Element scroll positions.
     pub scrolls: IdMap<(f64, f64)>,
+    /// The last state op per key (stylesheets, selections, focus, media...): see
+    /// [`Op::state_key`]. Written after the nodes of a snapshot, in key order (sheets first).
+    pub state: std::collections::BTreeMap<(u8, u32), Op>,
 }
 
 impl Mirror {
@@ -127,6 +130,12 @@ impl Mirror {
             self.check_parent(r.parent)?;
             self.tree.append(r.gid, r.parent)?;
             self.data.insert(r.gid, r.data.clone());
+        }
+        for op in &snap.ops {
+            if op.state_key().is_none() {
+                return Err(MirrorError::WrongKind(DOCUMENT));
+            }
+            self.apply_op(op)?;
         }
         self.page = snap.page.clone();
         self.seq = snap.seq;
@@ -185,6 +194,48 @@ impl Mirror {
         for g in removed {
             self.data.remove(g);
             self.scrolls.remove(g);
+        }
+        if !self.state.is_empty() && !removed.is_empty() {
+            let gone: IdSet = removed.iter().copied().collect();
+            // Keys of kind 0 are sheet ids, not nodes; focus and hover (7, 8) name their node
+            // in the op.
+            self.state.retain(|(k, g), op| match k {
+                0 => true,
+                7 | 8 => !matches!(op, Op::Focus { gid } | Op::Hover { gid } if gone.contains(gid)),
+                _ => !gone.contains(g),
+            });
+        }
+    }
+
+    /// Checks a state op against the tree: its node exists and is of the right sort.
+    fn check_state(&self, op: &Op) -> Result<(), MirrorError> {
+        let plain = |gid: Gid| -> Result<(), MirrorError> {
+            match self.data.get(&gid) {
+                Some(NodeData::Element(e)) if e.opts.masked.is_none() => Ok(()),
+                Some(_) => Err(MirrorError::WrongKind(gid)),
+                None => Err(TreeError::Unknown(gid).into()),
+            }
+        };
+        match op {
+            Op::Css { gid, .. }
+            | Op::Select { gid, .. }
+            | Op::Media { gid, .. }
+            | Op::Image { gid, .. }
+            | Op::Top { gid, .. } => plain(*gid),
+            Op::Adopt { gid, .. } => match self.data.get(gid) {
+                _ if *gid == DOCUMENT => Ok(()),
+                Some(NodeData::Document(_) | NodeData::Shadow(_)) => Ok(()),
+                Some(_) => Err(MirrorError::WrongKind(*gid)),
+                None => Err(TreeError::Unknown(*gid).into()),
+            },
+            Op::Focus { gid } | Op::Hover { gid } if *gid != DOCUMENT => {
+                if self.data.contains_key(gid) {
+                    Ok(())
+                } else {
+                    Err(TreeError::Unknown(*gid).into())
+                }
+            }
+            _ => Ok(()),
         }
     }
 
@@ -288,6 +339,13 @@ impl Mirror {
                     .set_children(*gid, &[], &IdSet::default(), &mut removed)?;
                 debug_assert!(kids.iter().all(|k| removed.contains(k)));
                 self.forget(&removed);
+                self.state.retain(|(k, g), _| *k == 0 || *g != *gid);
+            }
+            op => {
+                self.check_state(op)?;
+                if let Some(key) = op.state_key() {
+                    self.state.insert(key, op.clone());
+                }
             }
         }
         Ok(())
@@ -356,7 +414,18 @@ impl Mirror {
             crate::json::number(&mut out, *y);
             out.push(']');
         }
-        out.push_str("]}");
+        out.push(']');
+        if !self.state.is_empty() {
+            out.push_str(",\"ops\":[");
+            for (i, op) in self.state.values().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write::op(&mut out, op);
+            }
+            out.push(']');
+        }
+        out.push('}');
         out
     }
 }

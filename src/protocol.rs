@@ -187,6 +187,95 @@ pub enum Op {
         /// Height.
         h: f64,
     },
+    /// `["css", gid, text]`: the rules of a `<style>` element as the CSSOM has them (rules added
+    /// with `insertRule`, as CSS-in-JS libraries do, are in no text node).
+    Css {
+        /// The `<style>` element.
+        gid: Gid,
+        /// Its rules' text.
+        text: String,
+    },
+    /// `["sheet", id, text]`: a constructed stylesheet's rules (`new CSSStyleSheet()`).
+    Sheet {
+        /// Page-wide sheet id.
+        id: u32,
+        /// Its rules' text.
+        text: String,
+    },
+    /// `["adopt", gid, [ids]]`: the `adoptedStyleSheets` of the document (0), a frame document
+    /// or a shadow root.
+    Adopt {
+        /// The document or shadow root.
+        gid: Gid,
+        /// Sheet ids, in order.
+        ids: Vec<u32>,
+    },
+    /// `["o", gid, [indexes]]`: the selected options of a `<select>`.
+    Select {
+        /// The `<select>`.
+        gid: Gid,
+        /// Indexes of the selected options.
+        selected: Vec<u32>,
+    },
+    /// `["f", gid]`: the focused element (0: none).
+    Focus {
+        /// Focused element.
+        gid: Gid,
+    },
+    /// `["h", gid]`: the element under the pointer (0: none).
+    Hover {
+        /// Hovered element.
+        gid: Gid,
+    },
+    /// `["media", gid, paused, time, rate, muted]`: a `<video>`/`<audio>` playback state.
+    Media {
+        /// The media element.
+        gid: Gid,
+        /// Paused.
+        paused: bool,
+        /// `currentTime`, seconds.
+        time: f64,
+        /// `playbackRate`.
+        rate: f64,
+        /// Muted.
+        muted: bool,
+    },
+    /// `["img", gid, dataUrl]`: a `<canvas>`'s current picture.
+    Image {
+        /// The canvas.
+        gid: Gid,
+        /// A `data:image/...` URL.
+        url: String,
+    },
+    /// `["top", gid, open, modal]`: a dialog or popover shown (modal: `showModal()`).
+    Top {
+        /// The dialog or popover element.
+        gid: Gid,
+        /// Shown.
+        open: bool,
+        /// Shown as a modal dialog.
+        modal: bool,
+    },
+}
+
+impl Op {
+    /// For ops that set a piece of state (not the tree): the key that a later op of the same
+    /// kind replaces, as (kind, gid or sheet id). The server keeps the last op per key for
+    /// agents that join later.
+    pub fn state_key(&self) -> Option<(u8, u32)> {
+        Some(match self {
+            Op::Sheet { id, .. } => (0, *id),
+            Op::Css { gid, .. } => (1, *gid),
+            Op::Adopt { gid, .. } => (2, *gid),
+            Op::Select { gid, .. } => (3, *gid),
+            Op::Media { gid, .. } => (4, *gid),
+            Op::Image { gid, .. } => (5, *gid),
+            Op::Top { gid, .. } => (6, *gid),
+            Op::Focus { .. } => (7, 0),
+            Op::Hover { .. } => (8, 0),
+            _ => return None,
+        })
+    }
 }
 
 /// The first message on a visitor socket.
@@ -255,6 +344,9 @@ pub struct Snapshot {
     /// Nodes in preorder.
     #[serde(deserialize_with = "document_records")]
     pub nodes: Vec<NodeRecord>,
+    /// State ops applied after the nodes (stylesheets, selections, focus, media...).
+    #[serde(default)]
+    pub ops: Vec<Op>,
 }
 
 /// An incremental diff.
@@ -533,6 +625,44 @@ impl<'de> Deserialize<'de> for Op {
                         w: s.next("w")?,
                         h: s.next("h")?,
                     },
+                    "css" => Op::Css {
+                        gid: s.next("gid")?,
+                        text: s.next("text")?,
+                    },
+                    "sheet" => Op::Sheet {
+                        id: s.next("id")?,
+                        text: s.next("text")?,
+                    },
+                    "adopt" => Op::Adopt {
+                        gid: s.next("gid")?,
+                        ids: s.next("ids")?,
+                    },
+                    "o" => Op::Select {
+                        gid: s.next("gid")?,
+                        selected: s.next("selected")?,
+                    },
+                    "f" => Op::Focus {
+                        gid: s.next("gid")?,
+                    },
+                    "h" => Op::Hover {
+                        gid: s.next("gid")?,
+                    },
+                    "media" => Op::Media {
+                        gid: s.next("gid")?,
+                        paused: s.next("paused")?,
+                        time: s.next("time")?,
+                        rate: s.next("rate")?,
+                        muted: s.next("muted")?,
+                    },
+                    "img" => Op::Image {
+                        gid: s.next("gid")?,
+                        url: s.next("url")?,
+                    },
+                    "top" => Op::Top {
+                        gid: s.next("gid")?,
+                        open: s.next("open")?,
+                        modal: s.next("modal")?,
+                    },
                     _ => return Err(de::Error::custom("unknown op")),
                 };
                 s.end()?;
@@ -766,7 +896,71 @@ pub mod write {
                 json::number(out, *h);
                 out.push(']');
             }
+            Op::Css { gid, text } => gid_str(out, "css", *gid, text),
+            Op::Sheet { id, text } => gid_str(out, "sheet", *id, text),
+            Op::Image { gid, url } => gid_str(out, "img", *gid, url),
+            Op::Adopt { gid, ids } => gid_list(out, "adopt", *gid, ids),
+            Op::Select { gid, selected } => gid_list(out, "o", *gid, selected),
+            Op::Focus { gid } => gid_only(out, "f", *gid),
+            Op::Hover { gid } => gid_only(out, "h", *gid),
+            Op::Media {
+                gid,
+                paused,
+                time,
+                rate,
+                muted,
+            } => {
+                gid_start(out, "media", *gid);
+                json::boolean(out, *paused);
+                out.push(',');
+                json::number(out, *time);
+                out.push(',');
+                json::number(out, *rate);
+                out.push(',');
+                json::boolean(out, *muted);
+                out.push(']');
+            }
+            Op::Top { gid, open, modal } => {
+                gid_start(out, "top", *gid);
+                json::boolean(out, *open);
+                out.push(',');
+                json::boolean(out, *modal);
+                out.push(']');
+            }
         }
+    }
+
+    /// `["code",gid,` (followed by the op's other fields and `]`).
+    fn gid_start(out: &mut String, code: &str, gid: u32) {
+        out.push_str("[\"");
+        out.push_str(code);
+        out.push_str("\",");
+        json::uint(out, gid as u64);
+        out.push(',');
+    }
+
+    fn gid_only(out: &mut String, code: &str, gid: u32) {
+        gid_start(out, code, gid);
+        out.pop();
+        out.push(']');
+    }
+
+    fn gid_str(out: &mut String, code: &str, gid: u32, s: &str) {
+        gid_start(out, code, gid);
+        json::string(out, s);
+        out.push(']');
+    }
+
+    fn gid_list(out: &mut String, code: &str, gid: u32, list: &[u32]) {
+        gid_start(out, code, gid);
+        out.push('[');
+        for (i, x) in list.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::uint(out, *x as u64);
+        }
+        out.push_str("]]");
     }
 
     /// Writes the header of a snapshot message up to and including `"nodes":[`.

@@ -402,6 +402,7 @@ fn op_kind(op: &Op) -> &'static str {
         Op::Scroll { .. } => "s",
         Op::Viewport { .. } => "w",
         Op::Mask { .. } => "m",
+        _ => "state",
     }
 }
 

@@ -54,6 +54,11 @@
     // Pseudo-element text (CSS `content:`) of a masked element stays hidden too.
     '[data-glance-masked]::before,[data-glance-masked]::after{content:none !important}' +
     'iframe,frame,object,embed{background:#eceff1 !important;outline:1px dashed #90a4ae}' +
+    // Scripting is off in the mirror: a <canvas> is not a replaced element there (its picture
+    // is painted as a background, see setCanvas) and <noscript> content would show.
+    ':where(canvas){display:inline-block;width:attr(width px,300px);height:attr(height px,150px)}' +
+    'canvas>*,noscript{display:none !important}' +
+
     // Scroll positions come from the visitor; the mirror must not adjust them by itself.
     '*{overflow-anchor:none !important}';
 
@@ -127,6 +132,10 @@
     resyncing: false,
     resyncAt: 0,
     scrollTimers: [],
+    marks: new Map(),      // data-glance-focus / data-glance-hover -> the marked elements
+    roots: new Set(),      // mirror shadow roots and frame documents (for refreshPseudo)
+    pseudoDirty: false,
+    sheetDocs: new Set(),  // documents holding instances of constructed sheets
   };
   const gidOf = new WeakMap();     // Node -> gid
   const maskSize = new WeakMap();  // masked Element -> [w, h]
@@ -136,6 +145,11 @@
   const frameSrc = new WeakMap();  // mirror <iframe> -> the visitor's src (for the placeholder label)
   const mirrorFrames = new Set();  // mirror <iframe>/<frame> elements (content or placeholder)
   const sheets = new WeakMap();    // Document -> the mirror's constructed sheet for it
+  const sheetText = new Map();     // constructed sheet id -> its CSS text (from the visitor)
+  const sheetInst = new WeakMap(); // Document -> Map(sheet id -> CSSStyleSheet made in it)
+  const adopted = new WeakMap();   // document / shadow root -> adopted sheet ids
+  const canvasRule = new WeakMap(); // mirror <canvas> -> the rule painting its picture
+  const pseudoSheet = new WeakMap(); // document / shadow root -> its :hover/:focus rules, rewritten
 
   const pub = (window.glanceViewer = {
     key: key,
@@ -303,7 +317,10 @@
         sheet.replaceSync(MIRROR_CSS);
         sheets.set(doc, sheet);
       }
-      if (!root.adoptedStyleSheets.includes(sheet)) root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
+      const ids = adopted.get(root) || [];
+      const list = ids.map((id) => sheetIn(doc, id)).filter(Boolean).concat([sheet]);
+      if (pseudoSheet.has(root)) list.push(pseudoSheet.get(root));
+      root.adoptedStyleSheets = list;
     } catch (e) {
       if (root === S.doc) console.warn('glance viewer: adoptedStyleSheets unavailable', e);
     }
@@ -336,7 +353,169 @@
     rootOf.set(host, root);
     hostOf.set(root, host);
     gidOf.set(root, Number(r[0]));
+    S.roots.add(root);
+    S.pseudoDirty = true;
     return root;
+  }
+
+  /** The constructed sheet `id` made in `doc` (sheets cannot be shared across documents). */
+  function sheetIn(doc, id) {
+    if (!sheetText.has(id)) return null;
+    let m = sheetInst.get(doc);
+    if (!m) sheetInst.set(doc, (m = new Map()));
+    S.sheetDocs.add(doc);
+    let sh = m.get(id);
+    if (!sh) {
+      try { sh = new doc.defaultView.CSSStyleSheet(); } catch (e) { return null; }
+      try { sh.replaceSync(sheetText.get(id)); } catch (e) { /* unparsable: empty */ }
+      m.set(id, sh);
+    }
+    return sh;
+  }
+
+  /** Replaces the rules of a mirror `<style>` with `text` (parsed by a scratch sheet). */
+  function setStyleRules(el, text) {
+    const sheet = el.sheet;
+    if (!sheet) return;
+    let parsed;
+    try {
+      parsed = new (el.ownerDocument.defaultView || window).CSSStyleSheet();
+      parsed.replaceSync(String(text));
+    } catch (e) { return; }
+    while (sheet.cssRules.length) sheet.deleteRule(sheet.cssRules.length - 1);
+    for (const r of Array.from(parsed.cssRules)) {
+      try { sheet.insertRule(r.cssText, sheet.cssRules.length); } catch (e) { /* skipped rule */ }
+    }
+  }
+
+  /** The composed parent in the mirror (through shadow hosts and frames). */
+  function upOf(n) {
+    return n.parentNode && n.parentNode.nodeType !== 9 ? n.parentNode
+      : n.nodeType === 11 ? n.host : hostOf.get(n.nodeType === 9 ? n : n.parentNode) || null;
+  }
+
+  /**
+   * Marks the visitor's focused or hovered element: `attr` on it, `chainAttr` on its ancestors
+   * (hover applies to every ancestor; focus-within too). The page's :hover / :focus rules are
+   * rewritten to these attributes (see refreshPseudo).
+   */
+  function mark(attr, chainAttr, gid) {
+    for (const el of S.marks.get(attr) || []) {
+      rawRemove(el, attr);
+      if (chainAttr !== attr) rawRemove(el, chainAttr);
+    }
+    const list = [];
+    const el = gid ? S.nodes.get(gid) : null;
+    if (el && el.nodeType === 1) {
+      rawSet(el, attr, '');
+      list.push(el);
+      for (let a = upOf(el); a; a = upOf(a)) {
+        if (a.nodeType !== 1) continue;
+        rawSet(a, chainAttr, '');
+        list.push(a);
+      }
+    }
+    S.marks.set(attr, list);
+  }
+
+  /** `selector` with the visitor-state pseudo-classes as mirror attributes. */
+  function pseudoSelector(sel) {
+    return sel.replace(/:hover\b/g, '[data-glance-hover]')
+      .replace(/:focus-within\b/g, '[data-glance-focus-within]')
+      .replace(/:focus(?:-visible)?\b/g, '[data-glance-focus]');
+  }
+
+  /** The rules of `rules` that use :hover / :focus, rewritten (media/supports blocks kept). */
+  function pseudoRules(rules, depth) {
+    let out = '';
+    for (const r of Array.from(rules)) {
+      if (r.selectorText !== undefined && r.style) {
+        if (/:hover|:focus/.test(r.selectorText)) out += pseudoSelector(r.selectorText) + '{' + r.style.cssText + '}';
+      } else if (r.cssRules && r.conditionText !== undefined && depth < 8) {
+        const inner = pseudoRules(r.cssRules, depth + 1);
+        const at = r.constructor && r.constructor.name === 'CSSSupportsRule' ? '@supports ' : '@media ';
+        if (inner) out += at + r.conditionText + '{' + inner + '}';
+      }
+    }
+    return out;
+  }
+
+  /** Rebuilds, for each mirror document and shadow root, its rewritten :hover / :focus rules. */
+  function refreshPseudo() {
+    S.pseudoDirty = false;
+    const roots = [S.doc];
+    for (const r of S.roots) if (r.isConnected !== false && (r.nodeType === 9 ? hostOf.has(r) : r.host && r.host.isConnected)) roots.push(r);
+    for (const root of roots) {
+      if (!root) continue;
+      let text = '';
+      const doc = root.nodeType === 9 ? root : root.ownerDocument;
+      for (const sh of Array.from(root.styleSheets || [])) {
+        try { text += pseudoRules(sh.cssRules, 0); } catch (e) { /* cross-origin sheet */ }
+      }
+      for (const id of adopted.get(root) || []) {
+        const sh = sheetIn(doc, id);
+        if (sh) text += pseudoRules(sh.cssRules, 0);
+      }
+      if (!text && !pseudoSheet.has(root)) continue;
+      try {
+        let sh = pseudoSheet.get(root);
+        if (!sh) { sh = new doc.defaultView.CSSStyleSheet(); pseudoSheet.set(root, sh); }
+        sh.replaceSync(text);
+        adoptSheet(root);
+      } catch (e) { /* a document without a window */ }
+    }
+  }
+
+  /** Applies the visitor's playback state (muted in the agent's browser, always). */
+  function setMedia(el, paused, time, rate) {
+    if (!el || (el.localName !== 'video' && el.localName !== 'audio')) return;
+    try {
+      el.muted = true;
+      if (Number.isFinite(rate) && rate > 0) el.playbackRate = rate;
+      if (Number.isFinite(time) && Math.abs(el.currentTime - time) > 0.5) el.currentTime = time;
+      if (paused) el.pause(); else { const p = el.play(); if (p && p.catch) p.catch(() => {}); }
+    } catch (e) { /* no media source in the mirror */ }
+  }
+
+  /**
+   * Shows a canvas picture: a rule of the mirror's own sheet paints it as the canvas's background
+   * (the DOM stays as the visitor's; scripting is off, so the canvas itself cannot be drawn).
+   */
+  function setCanvas(el, url) {
+    if (!el || el.localName !== 'canvas' || !/^data:image\/[a-z+.-]+;base64,[A-Za-z0-9+/=]*$/i.test(url)) return;
+    adoptSheet(el.ownerDocument);
+    const sheet = sheets.get(el.ownerDocument);
+    if (!sheet) return;
+    const old = canvasRule.get(el);
+    if (old) {
+      const i = Array.prototype.indexOf.call(sheet.cssRules, old);
+      if (i >= 0) sheet.deleteRule(i);
+    }
+    const gid = gidOf.get(el);
+    try {
+      const i = sheet.insertRule('canvas[data-gid="' + gid + '"]{background:url("' + url + '") 0 0/100% 100% no-repeat !important}', sheet.cssRules.length);
+      canvasRule.set(el, sheet.cssRules[i]);
+    } catch (e) { /* refused */ }
+  }
+
+  function setTop(el, open, modal) {
+    if (!el || el.nodeType !== 1) return;
+    try {
+      if (el.localName === 'dialog') {
+        if (!open) {
+          // A modal dialog whose `open` attribute went first stays in the top layer: close it.
+          if (!el.open && el.matches(':modal')) rawSet(el, 'open', '');
+          if (el.open) el.close();
+          return;
+        }
+        if (modal && !el.matches(':modal')) { if (el.open) el.close(); el.showModal(); }
+        else if (!modal && !el.open) el.show();
+      } else if (el.hasAttribute('popover')) {
+        const shown = el.matches(':popover-open');
+        if (open && !shown) el.showPopover();
+        else if (!open && shown) el.hidePopover();
+      }
+    } catch (e) { /* not in the document yet */ }
   }
 
   /** Drops the content root of `host` and everything in it. */
@@ -359,13 +538,13 @@
         if (!S.nodes.has(gidOf.get(el))) mirrorFrames.delete(el);
         continue;
       }
-      const cd = el.contentDocument;
-      if (!cd) continue;
       const root = rootOf.get(el);
+      const cd = el.contentDocument;
       if (!root) {
         placeholder(el, cd);
         continue;
       }
+      if (!cd) continue;
       rawRemove(el, 'data-glance-frame');
       if (root === cd) continue;
       cd.replaceChildren();
@@ -373,6 +552,10 @@
       const g = gidOf.get(root);
       S.nodes.set(g, cd);
       gidOf.set(cd, g);
+      if (adopted.has(root)) adopted.set(cd, adopted.get(root));
+      S.roots.delete(root);
+      S.roots.add(cd);
+      S.pseudoDirty = true;
       rootOf.set(el, cd);
       hostOf.set(cd, el);
       adoptSheet(cd);
@@ -396,6 +579,7 @@
   function placeholder(el, cd) {
     if (el.getAttribute('data-glance-frame') === 'placeholder') return;
     rawSet(el, 'data-glance-frame', 'placeholder');
+    if (!cd) return; // a sandboxed frame: an empty labelled box
     try {
       const src = frameSrc.get(el);
       let where = '';
@@ -413,6 +597,10 @@
     S.scrollTimers = [];
     S.nodes.clear();
     mirrorFrames.clear();
+    S.marks.clear();
+    S.roots.clear();
+    sheetText.clear();
+    S.sheetDocs.clear();
     if (S.doc) {
       try { S.doc.replaceChildren(); } catch (e) { /* keep going */ }
     }
@@ -694,6 +882,8 @@
     mountFrames();
     styleShadows(doc);
     applyPending(pending);
+    if (Array.isArray(m.ops)) for (const op of m.ops) applyOp(op);
+    refreshPseudo();
     S.page = String(m.page);
     S.seq = Number(m.seq) || 0;
     S.snapshots += 1;
@@ -813,6 +1003,12 @@
     switch (op[0]) {
       case 'c':
         opChildren(Number(op[1]), op[2], op[3]);
+        if (!S.pseudoDirty) {
+          // New or changed stylesheets: the rewritten :hover / :focus rules are rebuilt.
+          const p = S.nodes.get(Number(op[1]));
+          S.pseudoDirty = (p && p.localName === 'style') ||
+            op[3].some((r) => r[2] === KIND_ELEMENT && (r[3] === 'style' || r[3] === 'link'));
+        }
         break;
       case 'a': {
         const el = getElement(Number(op[1]));
@@ -827,6 +1023,7 @@
           throw new Error('x on a non-text node');
         }
         n.data = String(op[2]);
+        if (n.parentNode && n.parentNode.localName === 'style') S.pseudoDirty = true;
         break;
       }
       case 'v': {
@@ -846,6 +1043,54 @@
         S.vw = Number(op[1]) || 0;
         S.vh = Number(op[2]) || 0;
         layout();
+        break;
+      case 'css': {
+        const el = getElement(Number(op[1]));
+        if (el.localName === 'style' && !maskSize.has(el)) setStyleRules(el, op[2]);
+        S.pseudoDirty = true;
+        break;
+      }
+      case 'sheet': {
+        const id = Number(op[1]);
+        sheetText.set(id, String(op[2]));
+        for (const doc of S.sheetDocs) {
+          const sh = sheetInst.get(doc) && sheetInst.get(doc).get(id);
+          if (sh) { try { sh.replaceSync(String(op[2])); } catch (e) { /* unparsable */ } }
+        }
+        break;
+      }
+      case 'adopt': {
+        const gid = Number(op[1]);
+        const root = gid === 0 ? S.doc : S.nodes.get(gid);
+        if (!root || (root.nodeType !== 9 && root.nodeType !== 11)) throw new Error('adopt on ' + gid);
+        if (!Array.isArray(op[2])) throw new Error('bad adopt op');
+        adopted.set(root, op[2].map(Number));
+        adoptSheet(root);
+        S.pseudoDirty = true;
+        break;
+      }
+      case 'o': {
+        const el = getElement(Number(op[1]));
+        if (el.localName === 'select' && !maskSize.has(el) && Array.isArray(op[2])) {
+          const want = new Set(op[2].map(Number));
+          for (let i = 0; i < el.options.length; i++) el.options[i].selected = want.has(i);
+        }
+        break;
+      }
+      case 'f':
+        mark('data-glance-focus', 'data-glance-focus-within', Number(op[1]));
+        break;
+      case 'h':
+        mark('data-glance-hover', 'data-glance-hover', Number(op[1]));
+        break;
+      case 'media':
+        setMedia(getElement(Number(op[1])), !!op[2], Number(op[3]), Number(op[4]));
+        break;
+      case 'img':
+        setCanvas(getElement(Number(op[1])), String(op[2]));
+        break;
+      case 'top':
+        setTop(getElement(Number(op[1])), !!op[2], !!op[3]);
         break;
       case 'm': {
         const el = getElement(Number(op[1]));
@@ -874,6 +1119,7 @@
       return;
     }
     for (const op of m.ops) applyOp(op);
+    if (S.pseudoDirty) refreshPseudo();
     S.seq = seq;
     S.diffs += 1;
   }

@@ -9,6 +9,9 @@
 // so no page mutation can be missed: pending records are taken first) and never become diffs.
 
 const NODE = 1, CHILDREN = 2, END = 3, ATTRS = 4, TEXT = 5, VALUE = 6, CHECKED = 7, SCROLL = 8, VIEWPORT = 9;
+// State entries (see src/capture.rs `entry`): written after the node entries of a batch.
+const SHEET = 10, CSHEET = 11, ADOPT = 12, SELECT = 13, FOCUS = 14, HOVER = 15, MEDIA = 16, IMAGE = 17, TOP = 18;
+const CANVAS_MS = 1000;
 const F_MASK = 1, F_VALUE = 2, F_CHECKED = 4, F_HAS_CHECKED = 8, F_SVG = 16, F_MATH = 32;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const MATH_NS = 'http://www.w3.org/1998/Math/MathML';
@@ -20,8 +23,62 @@ const FLUSH_MS = 30;
 const NO_NAMES = [];
 const POLL_MS = 500;
 
-/** The state of a form control the agent sees: its checked flag or its value. */
-const controlState = (el) => (el.type === 'checkbox' || el.type === 'radio' ? el.checked : String(el.value));
+/** The selected option indexes of a `<select>`. */
+const selectedOf = (el) => {
+  const out = [];
+  const o = el.options;
+  for (let i = 0; i < o.length; i++) if (o[i].selected) out.push(i);
+  return out;
+};
+/** The state of a form control the agent sees: its checked flag, selection or value. */
+const controlState = (el) => (el.type === 'checkbox' || el.type === 'radio' ? el.checked
+  : el.localName === 'select' ? selectedOf(el).join() : String(el.value));
+
+/** A stylesheet's rules as text, or null when they cannot be read (cross-origin). */
+function rulesText(sheet) {
+  try {
+    const rules = sheet.cssRules;
+    let t = '';
+    for (let i = 0; i < rules.length; i++) t += rules[i].cssText + '\n';
+    return t;
+  } catch (_) {
+    return null;
+  }
+}
+
+// Constructed stylesheets get page-wide ids (symbol-keyed, like gids).
+const SHEET_ID = Symbol('glance-sheet');
+let nextSheet = 1;
+const sheetId = (sh) => sh[SHEET_ID] || (sh[SHEET_ID] = nextSheet++);
+/** `<style>` sheets changed through the CSSOM since the page loaded (their text is stale). */
+const touchedSheets = new WeakSet();
+
+/**
+ * The CSSOM methods that change a stylesheet without touching the DOM are wrapped (once,
+ * calling the original first): CSS-in-JS libraries insert their rules this way, and
+ * constructed sheets change only this way.
+ */
+function watchStylesheets() {
+  const wrap = (proto, name, sheetOf) => {
+    const orig = proto && proto[name];
+    if (typeof orig !== 'function') return;
+    proto[name] = function () {
+      const r = orig.apply(this, arguments);
+      try {
+        const sh = sheetOf(this);
+        if (sh) {
+          touchedSheets.add(sh);
+          if (active !== null) active.sheetChanged(sh);
+        }
+      } catch (_) { /* never break the page */ }
+      return r;
+    };
+  };
+  const S = typeof CSSStyleSheet !== 'undefined' ? CSSStyleSheet.prototype : null;
+  for (const m of ['insertRule', 'deleteRule', 'addRule', 'removeRule', 'replace', 'replaceSync']) wrap(S, m, (x) => x);
+  const G = typeof CSSGroupingRule !== 'undefined' ? CSSGroupingRule.prototype : null;
+  for (const m of ['insertRule', 'deleteRule']) wrap(G, m, (x) => x.parentStyleSheet);
+}
 // Per-node gid, kept as a symbol-keyed property: invisible to page code, and much cheaper than a
 // WeakMap lookup on a 100k-node walk.
 const GID = Symbol('glance-gid');
@@ -73,6 +130,7 @@ let patched = false;
 function watchAttachShadow() {
   if (patched || typeof Element === 'undefined' || !Element.prototype.attachShadow) return;
   patched = true;
+  watchStylesheets();
   const orig = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function attachShadow(init) {
     const root = orig.call(this, init);
@@ -124,6 +182,9 @@ function alive(n) {
 }
 
 const px = (n) => (n > 0 ? Math.min(Math.round(n), 0x7fffffff) : 0);
+/** A MEDIA entry: paused, time (ms), rate (thousandths), muted. */
+const mediaEntry = (el, g) => [MEDIA, g, el.paused ? 1 : 0, px(el.currentTime * 1000),
+  px(el.playbackRate * 1000), el.muted ? 1 : 0];
 
 export class DomCapture {
   constructor(selectorsJson, notify) {
@@ -167,6 +228,38 @@ export class DomCapture {
     this.rootMo = new MutationObserver(onRecords);
     this.listened = new Set();
     this.hostsChanged = new Set();
+    // State sent after the nodes: stylesheets, selections, focus, hover, media, canvases, top
+    // layer. `later` holds state entries met while walking, written once the nodes are.
+    this.later = [];
+    this.stylesDirty = new Set();
+    this.sheetsDirty = new Set();
+    this.sheetsSent = new WeakSet();
+    this.adoptSent = new WeakMap();
+    this.focusDirty = false;
+    this.hover = null;
+    this.hoverDirty = false;
+    this.mediaDirty = new Set();
+    this.topDirty = new Set();
+    this.canvases = new Set();
+    this.canvasSent = new WeakMap();
+    this.canvasTimer = 0;
+    this.canvasNext = 0;
+    this.onFocus = () => { this.focusDirty = true; this.schedule(); };
+    this.onPointer = (e) => {
+      const t = e.type === 'pointerout' && !e.relatedTarget ? null : (e.composedPath ? e.composedPath()[0] : e.target);
+      if (t === this.hover || (t && t.nodeType !== 1)) return;
+      this.hover = t;
+      this.hoverDirty = true;
+      this.schedule();
+    };
+    this.onMedia = (e) => {
+      const t = e.target;
+      if (t && (t.localName === 'video' || t.localName === 'audio') && this.has(t)) { this.mediaDirty.add(t); this.schedule(); }
+    };
+    this.onToggle = (e) => {
+      const t = e.composedPath ? e.composedPath()[0] : e.target;
+      if (t && t.nodeType === 1 && this.has(t)) { this.topDirty.add(t); this.schedule(); }
+    };
     this.onLoad = (e) => {
       const t = e.target;
       if (t && t.nodeType === 1 && (t.localName === 'iframe' || t.localName === 'frame') && this.has(t)) {
@@ -213,8 +306,10 @@ export class DomCapture {
     document.addEventListener('change', this.onInput, opts);
     document.addEventListener('scroll', this.onScroll, opts);
     document.addEventListener('load', this.onLoad, opts);
+    this.listenState(document);
     window.addEventListener('resize', this.onResize, { passive: true });
-    this.poll = setInterval(() => { if (this.controlsChanged()) this.schedule(); }, POLL_MS);
+    this.canvasTimer = setInterval(() => this.canvasTick(), CANVAS_MS);
+    this.poll = setInterval(() => { if (this.controlsChanged() || this.adoptionsChanged()) this.schedule(); }, POLL_MS);
   }
 
   stop() {
@@ -227,10 +322,14 @@ export class DomCapture {
     document.removeEventListener('change', this.onInput, opts);
     document.removeEventListener('scroll', this.onScroll, opts);
     document.removeEventListener('load', this.onLoad, opts);
+    this.unlistenState(document);
+    clearInterval(this.canvasTimer);
+    this.canvasTimer = 0;
     window.removeEventListener('resize', this.onResize, { passive: true });
     this.rootMo.disconnect();
     if (active === this) active = null;
-    for (const r of this.listened) this.unlisten(r);
+    this.later = [];
+    for (const r of this.listened) { this.unlisten(r); this.unlistenState(r); }
     this.listened.clear();
     this.hostsChanged.clear();
     if (this.timer) clearTimeout(this.timer);
@@ -285,6 +384,189 @@ export class DomCapture {
     root.addEventListener('change', this.onInput, opts);
     root.addEventListener('scroll', this.onScroll, opts);
     if (root.nodeType === 9) root.addEventListener('load', this.onLoad, opts);
+    this.listenState(root);
+  }
+
+  /** Listeners for focus, hover, media and top-layer state (on the document and each root). */
+  listenState(root) {
+    const opts = { capture: true, passive: true };
+    root.addEventListener('focusin', this.onFocus, opts);
+    root.addEventListener('focusout', this.onFocus, opts);
+    root.addEventListener('pointerover', this.onPointer, opts);
+    root.addEventListener('pointerout', this.onPointer, opts);
+    for (const t of ['play', 'pause', 'seeked', 'ratechange', 'volumechange']) root.addEventListener(t, this.onMedia, opts);
+    root.addEventListener('toggle', this.onToggle, opts);
+    root.addEventListener('close', this.onToggle, opts);
+  }
+
+  unlistenState(root) {
+    const opts = { capture: true, passive: true };
+    root.removeEventListener('focusin', this.onFocus, opts);
+    root.removeEventListener('focusout', this.onFocus, opts);
+    root.removeEventListener('pointerover', this.onPointer, opts);
+    root.removeEventListener('pointerout', this.onPointer, opts);
+    for (const t of ['play', 'pause', 'seeked', 'ratechange', 'volumechange']) root.removeEventListener(t, this.onMedia, opts);
+    root.removeEventListener('toggle', this.onToggle, opts);
+    root.removeEventListener('close', this.onToggle, opts);
+  }
+
+  /** A stylesheet changed through the CSSOM. */
+  sheetChanged(sh) {
+    const owner = sh.ownerNode;
+    if (owner) {
+      if (owner.localName === 'style' && this.has(owner)) { this.stylesDirty.add(owner); this.schedule(); }
+    } else if (this.sheetsSent.has(sh)) {
+      this.sheetsDirty.add(sh);
+      this.schedule();
+    }
+  }
+
+  /** The sheet ids `root` (the document or a content root) adopts, joined ('' when none). */
+  adoptedKey(root) {
+    let list;
+    try { list = root.adoptedStyleSheets; } catch (_) { return ''; }
+    if (!list || !list.length) return '';
+    let key = '';
+    for (const sh of list) key += (key ? ',' : '') + sheetId(sh);
+    return key;
+  }
+
+  /** Queues the adoptedStyleSheets of `root` when they differ from what was sent. */
+  adoption(root) {
+    const key = this.adoptedKey(root);
+    if ((this.adoptSent.get(root) || '') === key) return;
+    this.adoptSent.set(root, key);
+    const ids = [];
+    for (const sh of key ? root.adoptedStyleSheets : []) {
+      ids.push(sheetId(sh));
+      if (!this.sheetsSent.has(sh)) {
+        this.sheetsSent.add(sh);
+        const t = rulesText(sh);
+        this.later.push([CSHEET, sheetId(sh), t === null ? '' : t]);
+      }
+    }
+    this.later.push([ADOPT, root === document ? 0 : this.gidOf(root), ids]);
+  }
+
+  /** True when the document or a content root adopts other sheets than were sent (polled:
+   * `adoptedStyleSheets` can change in place, without any event). */
+  adoptionsChanged() {
+    if ((this.adoptSent.get(document) || '') !== this.adoptedKey(document)) return (this.adoptDirty = true);
+    for (const r of this.listened) {
+      if ((this.adoptSent.get(r) || '') !== this.adoptedKey(r)) return (this.adoptDirty = true);
+    }
+    return false;
+  }
+
+  /** State entries of an element just written (stylesheet rules, selection, media, top layer). */
+  elementState(n, ln, g) {
+    if (ln === 'style') {
+      const sh = n.sheet;
+      if (sh && (touchedSheets.has(sh) || (sh.cssRules.length && !n.textContent.trim()))) {
+        const t = rulesText(sh);
+        if (t !== null) this.later.push([SHEET, g, t]);
+      }
+    } else if (ln === 'select') {
+      this.later.push([SELECT, g, selectedOf(n)]);
+    } else if (ln === 'video' || ln === 'audio') {
+      if (!n.paused || n.currentTime > 0) this.later.push(mediaEntry(n, g));
+    } else if (ln === 'canvas') {
+      this.canvases.add(n);
+    } else if (ln === 'dialog') {
+      if (n.open) this.later.push([TOP, g, 1, n.matches(':modal') ? 1 : 0]);
+    }
+  }
+
+  /** Writes the queued state entries (after every node entry of the batch). */
+  flushLater() {
+    for (const e of this.later) {
+      this.w(e[0]); this.w(e[1]);
+      switch (e[0]) {
+        case SHEET: case CSHEET: case IMAGE: this.str(e[2]); break;
+        case ADOPT: case SELECT: this.w(e[2].length); for (const x of e[2]) this.w(x); break;
+        case MEDIA: this.w(e[2]); this.w(e[3]); this.w(e[4]); this.w(e[5]); break;
+        case TOP: this.w(e[2]); this.w(e[3]); break;
+        default: break;
+      }
+    }
+    this.later = [];
+  }
+
+  /** Collects the state that changed since the last batch into `later`. */
+  collectState() {
+    if (this.adoptDirty) {
+      this.adoptDirty = false;
+      this.adoption(document);
+      for (const r of this.listened) if (alive(r)) this.adoption(r);
+    }
+    for (const el of this.stylesDirty) {
+      if (this.has(el) && alive(el) && !this.insideMask(el)) {
+        const t = rulesText(el.sheet || {});
+        if (t !== null) this.later.push([SHEET, this.gidOf(el), t]);
+      }
+    }
+    this.stylesDirty.clear();
+    for (const sh of this.sheetsDirty) {
+      const t = rulesText(sh);
+      if (t !== null) this.later.push([CSHEET, sheetId(sh), t]);
+    }
+    this.sheetsDirty.clear();
+    for (const el of this.mediaDirty) if (alive(el)) this.later.push(mediaEntry(el, this.gidOf(el)));
+    this.mediaDirty.clear();
+    for (const el of this.topDirty) {
+      if (!alive(el)) continue;
+      const dialog = el.localName === 'dialog';
+      let open = false;
+      try { open = dialog ? el.open : el.matches(':popover-open'); } catch (_) { open = false; }
+      this.later.push([TOP, this.gidOf(el), open ? 1 : 0, dialog && open && el.matches(':modal') ? 1 : 0]);
+    }
+    this.topDirty.clear();
+    if (this.focusDirty) {
+      this.focusDirty = false;
+      this.later.push([FOCUS, this.focusGid()]);
+    }
+    if (this.hoverDirty) {
+      this.hoverDirty = false;
+      const h = this.hover;
+      this.later.push([HOVER, h && this.has(h) && alive(h) ? h[GID] : 0]);
+    }
+  }
+
+  /** The gid of the focused element, through shadow roots and frames (0: none). */
+  focusGid() {
+    let a = document.activeElement;
+    for (let i = 0; a && i < 32; i++) {
+      if (a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+      else if ((a.localName === 'iframe' || a.localName === 'frame') && contentRoot(a) && contentRoot(a).activeElement) a = contentRoot(a).activeElement;
+      else break;
+    }
+    if (!a || a === document.body || a === document.documentElement || !this.has(a)) return 0;
+    return a[GID];
+  }
+
+  /**
+   * Every second (and right after a snapshot): the pictures of changed canvases, round robin
+   * within a few milliseconds, never of a masked canvas; a tainted canvas is dropped.
+   */
+  canvasTick() {
+    if (!this.running || !this.canvases.size) return;
+    const list = Array.from(this.canvases);
+    const deadline = performance.now() + 8;
+    let sent = false;
+    for (let i = 0; i < list.length && performance.now() < deadline; i++) {
+      const k = (this.canvasNext + i) % list.length;
+      const c = list[k];
+      this.canvasNext = k + 1;
+      if (!alive(c)) { this.canvases.delete(c); continue; }
+      if (this.insideMask(c) || !c.width || !c.height) continue;
+      let url;
+      try { url = c.toDataURL('image/webp', 0.8); } catch (_) { this.canvases.delete(c); continue; }
+      if (this.canvasSent.get(c) === url) continue;
+      this.canvasSent.set(c, url);
+      this.later.push([IMAGE, this.gidOf(c), url]);
+      sent = true;
+    }
+    if (sent) this.schedule();
   }
 
   unlisten(root) {
@@ -431,7 +713,7 @@ export class DomCapture {
       } else if (ln === 'input' || ln === 'textarea' || ln === 'select') {
         const type = n.type;
         if (type === 'checkbox' || type === 'radio') flags |= F_HAS_CHECKED | (n.checked ? F_CHECKED : 0);
-        else flags |= F_VALUE;
+        else if (ln !== 'select') flags |= F_VALUE;
         this.controls.add(n);
         this.sentState.set(n, controlState(n));
       }
@@ -443,14 +725,24 @@ export class DomCapture {
       const countAt = this.len;
       this.w(0);
       let count = 0;
+      let popover = false;
       for (let i = 0; i < na; i++) {
         const an = names[i];
         if (an === 'data-gid') continue;
+        if (an === 'popover') popover = true;
         this.w(this.name(an));
         this.str(n.getAttribute(an));
         count++;
       }
       this.buf[countAt] = count;
+      if (!masked) {
+        this.elementState(n, ln, g);
+        if (popover) {
+          let open = false;
+          try { open = n.matches(':popover-open'); } catch (_) { open = false; }
+          if (open) this.later.push([TOP, g, 1, 0]);
+        }
+      }
       if (masked) {
         const r = n.getBoundingClientRect();
         this.w(px(r.width)); this.w(px(r.height));
@@ -470,6 +762,7 @@ export class DomCapture {
       this.w(this.name(t === 9 ? '#document' : '#shadow-root'));
       this.str(t === 9 ? n.baseURI : n.mode);
       this.watchRoot(n);
+      this.adoption(n);
       if (this.maskSet) for (const m of n.querySelectorAll(this.sel)) this.maskSet.add(m);
       return true;
     }
@@ -531,6 +824,13 @@ export class DomCapture {
     this.pending = [];
     this.values.clear(); this.scrolls.clear(); this.viewportDirty = false;
     this.len = 0; this.strs = [];
+    // The agent starts from nothing: every stylesheet, adoption and state is sent again.
+    this.later = [];
+    this.sheetsSent = new WeakSet();
+    this.adoptSent = new WeakMap();
+    this.canvasSent = new WeakMap();
+    this.stylesDirty.clear(); this.sheetsDirty.clear(); this.mediaDirty.clear(); this.topDirty.clear();
+    this.adoption(document);
     // No `seen` set here: a node moved during a yield may be met twice; the Rust side keeps the
     // first record of a gid and drops the repeat (the following diff fixes its position).
     const seen = null;
@@ -567,6 +867,11 @@ export class DomCapture {
         this.resume();
       }
       const t1 = performance.now();
+      if (done) {
+        this.later.push([FOCUS, this.focusGid()]);
+        this.focusDirty = false;
+      }
+      this.flushLater();
       onChunk(this.batch());
       const t2 = performance.now();
       walkMs = Math.max(0.5, Math.min(budgetMs, (budgetMs * (t1 - t0)) / Math.max(0.01, t2 - t0)));
@@ -575,6 +880,7 @@ export class DomCapture {
       if (!this.running) throw new Error('capture stopped');
     }
     if (this.pending.length) this.schedule();
+    if (this.canvases.size) setTimeout(() => this.canvasTick(), 0);
     this.tagSome();
   }
 
@@ -738,6 +1044,8 @@ export class DomCapture {
       const type = el.type;
       if (type === 'checkbox' || type === 'radio') {
         this.w(CHECKED); this.w(this.gidOf(el)); this.w(el.checked ? 1 : 0);
+      } else if (el.localName === 'select') {
+        this.later.push([SELECT, this.gidOf(el), selectedOf(el)]);
       } else if ('value' in el) {
         this.w(VALUE); this.w(this.gidOf(el));
         this.str(String(el.value));
@@ -752,6 +1060,8 @@ export class DomCapture {
     }
     if (this.viewportDirty) { this.w(VIEWPORT); this.w(px(innerWidth)); this.w(px(innerHeight)); }
     this.values.clear(); this.scrolls.clear(); this.viewportDirty = false;
+    this.collectState();
+    this.flushLater();
     if (!this.len) return null;
     return this.batch();
   }

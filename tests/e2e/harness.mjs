@@ -351,8 +351,13 @@ export class Scenario {
     return this.console.slice(-n).map((c) => `  ${c.side} ${c.type}| ${c.text}`).join('\n') || '  (none)';
   }
 
+  /** This scenario's artifacts directory (tests/e2e/artifacts/<test name>). */
+  artifactsDir() {
+    return path.join(ARTIFACTS_DIR, this.name.replace(/[^\w.-]+/g, '_').slice(0, 80));
+  }
+
   async dumpArtifacts() {
-    const dir = path.join(ARTIFACTS_DIR, this.name.replace(/[^\w.-]+/g, '_').slice(0, 80));
+    const dir = this.artifactsDir();
     fs.mkdirSync(dir, { recursive: true });
     for (const [n, p] of [['visitor', this.visitor], ['agent', this.agent]]) {
       if (p && !p.isClosed()) {
@@ -403,11 +408,41 @@ export async function waitForVisitorApi(page, timeout = 10000) {
  * Runs inside a page. Serializes either the page's own document (`which: 'visitor'`) or the agent
  * viewer's mirror (`which: 'mirror'`, the `#glance-mirror` iframe's contentDocument) to a normalized
  * tree. Must be self-contained (it is shipped to the page as source).
+ *
+ * Node kinds: `document`, `el`, `text`, `comment`, `doctype`, and two pseudo-children:
+ * - `{k: 'shadow'}` (path label `#shadow-root`): an element's OPEN shadow root (`el.shadowRoot`),
+ *   placed before the element's light children. The mirror must use open shadow roots too.
+ * - `{k: 'document'}` (path label `#document`): an `<iframe>`'s document, placed before the
+ *   iframe's light children.
+ * Every `<iframe>` carries `frame`:
+ * - `'document'`: its document is compared (pseudo-child `#document`);
+ * - `'placeholder'`: a leaf (no children at all). Visitor: `contentDocument` is null (cross-origin,
+ *   or sandboxed without allow-same-origin), or no engine runs in the frame
+ *   (`!contentWindow.GLANCE`) and it is cross-origin or sandboxed without allow-scripts.
+ *   Mirror: the iframe has `data-glance-frame="placeholder"` (and only then);
+ * - `'inaccessible'` (mirror only): not marked as a placeholder, yet its document is unreadable.
+ * Element STATE fields, compared like attributes: `value` (input except file, textarea, select),
+ * `checked` (checkbox, radio), `selected` (select: indices of the selected options), `open`
+ * (details, dialog), `modal` (dialog matching `:modal`), `popoverOpen` (`[popover]` matching
+ * `:popover-open`), `paused` (video, audio). Masked subtrees are placeholders `{masked: true}`:
+ * nothing below or inside them (state included; password inputs are always mask roots) is read.
+ * Mask selectors are matched per element (`el.matches`), so they apply within each document and
+ * each shadow root, never across a shadow or frame boundary.
+ * Attributes ignored: `on*`, `data-glance-masked`, all but `type` on scripts, `src`/`srcdoc` on
+ * iframes, `href`/`target` on `<base>` (the mirror carries no base: it has absolute URLs instead),
+ * and on the mirror side every `data-glance-*` attribute (viewer markers such as
+ * `data-glance-focus`, `data-glance-hover`, `data-glance-frame`).
+ * URL attributes (href, src, action, poster, srcset, imagesrcset) and CSS url() are compared as
+ * absolute URLs: visitor side against each document's base URI, mirror side against `base` (the
+ * visitor's top document base).
+ * data-gid: every visitor element outside mask roots must carry one; gids are unique across the
+ * whole visitor page (top document, shadow roots and mirrored frame documents: one gid space).
  */
 export function serializeInPage(arg) {
   const { which, base, masks, mirrorMasked } = arg;
+  const isMirror = which !== 'visitor';
   let doc;
-  if (which === 'visitor') doc = document;
+  if (!isMirror) doc = document;
   else {
     const frame = document.querySelector('#glance-mirror');
     if (!frame) return { error: 'agent page has no #glance-mirror iframe' };
@@ -416,30 +451,39 @@ export function serializeInPage(arg) {
     if (!doc.documentElement) return { error: 'mirror document is empty' };
   }
   const URL_ATTRS = new Set(['href', 'src', 'action', 'poster']);
+  const SRCSET_ATTRS = new Set(['srcset', 'imagesrcset']);
   const mirrorMaskedSet = new Set(mirrorMasked || []);
   const gidProblems = [];
   const seenGids = new Map();
   const maskedGids = [];
 
-  const abs = (v) => {
-    try { return new URL(v.trim(), base).href; } catch (e) { return v; }
+  const abs = (v, b) => {
+    try { return new URL(v.trim(), b).href; } catch (e) { return v; }
   };
-  const cssUrls = (css) => css.replace(/url\(\s*(?:"([^"]*)"|'([^']*)'|([^)]*?))\s*\)/g,
-    (m, a, b, c) => 'url("' + abs(a ?? b ?? c ?? '') + '")');
+  const cssUrls = (css, b) => css.replace(/url\(\s*(?:"([^"]*)"|'([^']*)'|([^)]*?))\s*\)/g,
+    (m, x, y, z) => 'url("' + abs(x ?? y ?? z ?? '', b) + '")');
+  const srcset = (v, b) => v.split(',').map((part) => {
+    const m = /^\s*(\S+)\s*(.*?)\s*$/.exec(part);
+    return m ? (abs(m[1], b) + (m[2] ? ' ' + m[2].replace(/\s+/g, ' ') : '')) : '';
+  }).filter((p) => p).join(', ');
 
-  function attrsOf(el, tag) {
+  function attrsOf(el, tag, b) {
     const out = [];
     for (const a of Array.from(el.attributes)) {
       const n = a.name;
       let v = a.value;
       if (/^on/i.test(n)) continue;
       if (n === 'data-glance-masked') continue;
+      if (isMirror && n.startsWith('data-glance-')) continue;
       if (tag === 'script' && n !== 'type') continue;
+      if (tag === 'iframe' && (n === 'src' || n === 'srcdoc')) continue;
+      if (tag === 'base' && (n === 'href' || n === 'target')) continue;
       if (URL_ATTRS.has(n)) {
-        v = abs(v);
+        v = abs(v, b);
         if (/^javascript:/i.test(v)) continue;
       }
-      if (n === 'style') v = cssUrls(v);
+      if (SRCSET_ATTRS.has(n)) v = srcset(v, b);
+      if (n === 'style') v = cssUrls(v, b);
       out.push([n, v]);
     }
     out.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
@@ -447,7 +491,7 @@ export function serializeInPage(arg) {
   }
 
   function isMaskRoot(el) {
-    if (which === 'mirror') return el.hasAttribute('data-glance-masked');
+    if (isMirror) return el.hasAttribute('data-glance-masked');
     for (const sel of masks) {
       try { if (el.matches(sel)) return true; } catch (e) { /* bad selector */ }
     }
@@ -457,7 +501,7 @@ export function serializeInPage(arg) {
   }
 
   function checkGid(el, inMask) {
-    if (which !== 'visitor') return;
+    if (isMirror) return;
     const g = el.getAttribute('data-gid');
     if (g === null) {
       if (!inMask) gidProblems.push('element without data-gid: ' + describe(el));
@@ -473,37 +517,91 @@ export function serializeInPage(arg) {
     if (el.id) s += ' id="' + el.id + '"';
     const c = el.getAttribute('class');
     if (c) s += ' class="' + c + '"';
-    return s + '>';
+    s += '>';
+    const root = el.getRootNode();
+    if (root && root.host) s += ' (in the shadow root of ' + describe(root.host) + ')';
+    else if (el.ownerDocument !== doc) s += ' (in the frame ' + el.ownerDocument.URL + ')';
+    return s;
   }
 
-  function ser(node, inMask) {
+  const matches = (el, sel) => { try { return el.matches(sel); } catch (e) { return undefined; } };
+
+  /** The iframe's document to descend into, or a string: 'placeholder' | 'inaccessible'. */
+  function frameDocument(el) {
+    let d = null;
+    try { d = el.contentDocument; } catch (e) { d = null; }
+    if (isMirror) {
+      if (el.getAttribute('data-glance-frame') === 'placeholder') return 'placeholder';
+      return d || 'inaccessible';
+    }
+    if (!d) return 'placeholder'; // cross-origin, or sandboxed into an opaque origin
+    let engine = false;
+    try { engine = !!(el.contentWindow && el.contentWindow.GLANCE); } catch (e) { engine = false; }
+    let crossOrigin = false;
+    try { void el.contentWindow.location.href; } catch (e) { crossOrigin = true; }
+    const noScripts = el.hasAttribute('sandbox') && !el.sandbox.contains('allow-scripts');
+    if (!engine && (crossOrigin || noScripts)) return 'placeholder';
+    return d;
+  }
+
+  function state(el, tag, out) {
+    if (el.namespaceURI !== 'http://www.w3.org/1999/xhtml') return;
+    if (tag === 'input' || tag === 'textarea' || tag === 'select') {
+      const type = (el.getAttribute('type') || '').toLowerCase();
+      if (tag !== 'input' || type !== 'file') out.value = el.value;
+      if (tag === 'input' && (type === 'checkbox' || type === 'radio')) out.checked = el.checked;
+    }
+    if (tag === 'select') {
+      out.selected = [];
+      Array.from(el.options).forEach((o, i) => { if (o.selected) out.selected.push(i); });
+    }
+    if (tag === 'details' || tag === 'dialog') out.open = el.open;
+    if (tag === 'dialog') out.modal = matches(el, ':modal');
+    if (el.hasAttribute('popover')) out.popoverOpen = matches(el, ':popover-open');
+    if (tag === 'video' || tag === 'audio') out.paused = el.paused;
+  }
+
+  function serKids(parent, b) {
+    const kids = [];
+    for (let c = parent.firstChild; c; c = c.nextSibling) {
+      const r = ser(c, b);
+      if (r) kids.push(r);
+    }
+    return kids;
+  }
+
+  function serDocument(d) {
+    return { k: 'document', kids: serKids(d, isMirror ? base : d.baseURI) };
+  }
+
+  function ser(node, b) {
     switch (node.nodeType) {
       case 1: {
         const el = node;
         const tag = el.localName;
         // Scripts keep only `type` (PROTOCOL.md), so their data-gid is not compared either.
         const gid = tag === 'script' ? null : el.getAttribute('data-gid');
-        checkGid(el, inMask);
+        checkGid(el, false);
         if (isMaskRoot(el)) {
           maskedGids.push(gid);
           // Inside the visitor's mask root only gids are checked (no comparison of the subtree).
-          if (which === 'visitor') for (const d of el.querySelectorAll('*')) checkGid(d, true);
+          if (!isMirror) for (const d of el.querySelectorAll('*')) checkGid(d, true);
           return { k: 'el', tag, gid, masked: true };
         }
-        const out = { k: 'el', tag, gid, attrs: attrsOf(el, tag) };
+        const out = { k: 'el', tag, gid, attrs: attrsOf(el, tag, b) };
         if (el.namespaceURI && el.namespaceURI !== 'http://www.w3.org/1999/xhtml') out.ns = el.namespaceURI;
-        if (tag === 'input' || tag === 'textarea' || tag === 'select') {
-          const type = (el.getAttribute('type') || '').toLowerCase();
-          if (tag !== 'input' || type !== 'file') out.value = el.value;
-          if (tag === 'input' && (type === 'checkbox' || type === 'radio')) out.checked = el.checked;
-        }
-        if (tag === 'script') { out.kids = []; return out; }
+        state(el, tag, out);
         out.kids = [];
-        for (let c = el.firstChild; c; c = c.nextSibling) {
-          const r = ser(c, inMask);
-          if (r) out.kids.push(r);
+        if (tag === 'script') return out;
+        if (el.shadowRoot) out.kids.push({ k: 'shadow', kids: serKids(el.shadowRoot, b) });
+        if (tag === 'iframe' && out.ns === undefined) {
+          const d = frameDocument(el);
+          if (typeof d === 'string') { out.frame = d; return out; } // a leaf
+          out.frame = 'document';
+          out.kids.push(serDocument(d));
         }
-        if (tag === 'style') for (const k of out.kids) if (k.k === 'text') k.d = cssUrls(k.d);
+        out.kids.push(...serKids(el, b));
+        if (tag === 'style') for (const k of out.kids) if (k.k === 'text') k.d = cssUrls(k.d, b);
         return out;
       }
       case 3: return { k: 'text', d: node.data };
@@ -514,13 +612,11 @@ export function serializeInPage(arg) {
     }
   }
 
-  const kids = [];
-  for (let c = doc.firstChild; c; c = c.nextSibling) {
-    const r = ser(c, false);
-    if (r) kids.push(r);
-  }
-  return { tree: { k: 'document', kids }, gidProblems, maskedGids };
+  return { tree: serDocument(doc), gidProblems, maskedGids };
 }
+
+/** State fields of serialized elements (see serializeInPage), in comparison order. */
+const STATE_FIELDS = ['value', 'checked', 'selected', 'open', 'modal', 'popoverOpen', 'paused'];
 
 function describeNode(n) {
   if (!n) return '(nothing)';
@@ -529,17 +625,25 @@ function describeNode(n) {
     case 'el': {
       if (n.masked) return `<${n.tag} data-gid=${n.gid}> (masked)`;
       const attrs = n.attrs.map(([a, v]) => `${a}=${cut(v, 60)}`).join(' ');
-      return `<${n.tag}${attrs ? ' ' + attrs : ''}>` +
-        ('value' in n ? ` value=${cut(String(n.value))}` : '') + ('checked' in n ? ` checked=${n.checked}` : '');
+      let s = `<${n.tag}${attrs ? ' ' + attrs : ''}>`;
+      for (const f of STATE_FIELDS) {
+        if (f in n) s += ` .${f}=${typeof n[f] === 'string' ? cut(n[f]) : JSON.stringify(n[f])}`;
+      }
+      if (n.frame) s += ` (frame: ${n.frame})`;
+      return s;
     }
     case 'text': return `#text ${cut(n.d)}`;
     case 'comment': return `#comment ${cut(n.d)}`;
     case 'doctype': return `<!doctype ${n.name}>`;
+    case 'shadow': return `#shadow-root (${n.kids.length} children)`;
+    case 'document': return `#document (${n.kids.length} children)`;
     default: return n.k;
   }
 }
 
 function label(n, i) {
+  if (n.k === 'shadow') return '#shadow-root';
+  if (n.k === 'document') return '#document';
   if (n.k !== 'el') return `${i}:#${n.k}`;
   return `${n.tag}${n.gid != null ? `[gid=${n.gid}]` : ''}`;
 }
@@ -570,10 +674,13 @@ export function firstDifference(v, m, pathStr = 'document') {
         }
         for (const a of ma.keys()) if (!va.has(a)) return diff(`extra attribute ${a}=${JSON.stringify(ma.get(a))} in the mirror`);
       }
-      if (v.value !== m.value) return diff(`.value differs: visitor ${JSON.stringify(v.value)}, mirror ${JSON.stringify(m.value)}`);
-      if (v.checked !== m.checked) return diff(`.checked differs: visitor ${v.checked}, mirror ${m.checked}`);
+      for (const f of STATE_FIELDS) {
+        const a = JSON.stringify(v[f]), b = JSON.stringify(m[f]);
+        if (a !== b) return diff(`.${f} differs: visitor ${a ?? '(none)'}, mirror ${b ?? '(none)'}`);
+      }
+      if (v.frame !== m.frame) return diff(`iframe differs: visitor frame is "${v.frame}", mirror frame is "${m.frame}"`);
       break;
-    case 'document': break;
+    case 'document': case 'shadow': break;
     default: return diff('unknown node kind');
   }
   const vk = v.kids || [], mk = m.kids || [];
@@ -615,4 +722,276 @@ export async function compareOnce(visitorPage, agentPage, masks) {
     visitorMasked: vis.maskedGids,
     mirrorMasked: mirror.maskedGids,
   };
+}
+
+// --------------------------------------------------------------------------------------------
+// Element inspection by gid (computed style, media, images), deep through shadow roots and frames
+// --------------------------------------------------------------------------------------------
+
+/**
+ * Runs inside a page. Finds elements of the visitor document (`which: 'visitor'`) or of the mirror
+ * (`which: 'mirror'`), deep through open shadow roots and readable iframe documents (mirror: not
+ * those marked data-glance-frame="placeholder"), that match `selector` or carry a `data-gid` in
+ * `gids` or carry attribute `withAttr`, and reports for each: gid, tag, id, attributes, computed
+ * `props` (also of ::before/::after `content`), image/media state and the viewport rect (frame
+ * offsets added). Self-contained.
+ */
+export function inspectInPage({ which, selector, gids, withAttr, props }) {
+  let root;
+  if (which === 'visitor') root = document;
+  else {
+    const f = document.querySelector('#glance-mirror');
+    root = f && f.contentDocument;
+    if (!root) return { error: 'no mirror document' };
+  }
+  const want = new Set((gids || []).map(String));
+  const out = [];
+  function visit(scope, dx, dy) {
+    for (const el of scope.querySelectorAll('*')) {
+      const gid = el.getAttribute('data-gid');
+      let hit = false;
+      if (selector) { try { hit = el.matches(selector); } catch (e) { hit = false; } }
+      if (gid !== null && want.has(gid)) hit = true;
+      if (withAttr && el.hasAttribute(withAttr)) hit = true;
+      if (hit) {
+        const view = el.ownerDocument.defaultView;
+        const cs = view.getComputedStyle(el);
+        const styles = {};
+        for (const p of props || []) styles[p] = cs.getPropertyValue(p);
+        const r = el.getBoundingClientRect();
+        const attrs = {};
+        for (const a of Array.from(el.attributes)) attrs[a.name] = a.value;
+        out.push({
+          gid, tag: el.localName, id: el.id || null, attrs, styles,
+          before: view.getComputedStyle(el, '::before').getPropertyValue('content'),
+          after: view.getComputedStyle(el, '::after').getPropertyValue('content'),
+          currentSrc: 'currentSrc' in el ? el.currentSrc : undefined,
+          complete: 'complete' in el ? el.complete : undefined,
+          naturalWidth: 'naturalWidth' in el ? el.naturalWidth : undefined,
+          paused: 'paused' in el ? el.paused : undefined,
+          rect: { x: r.x + dx, y: r.y + dy, width: r.width, height: r.height },
+        });
+      }
+      if (el.shadowRoot) visit(el.shadowRoot, dx, dy);
+      if (el.localName === 'iframe') {
+        if (which !== 'visitor' && el.getAttribute('data-glance-frame') === 'placeholder') continue;
+        let d = null;
+        try { d = el.contentDocument; } catch (e) { d = null; }
+        if (d) {
+          const r = el.getBoundingClientRect();
+          visit(d, dx + r.x + el.clientLeft, dy + r.y + el.clientTop);
+        }
+      }
+    }
+  }
+  visit(root, 0, 0);
+  return { elements: out };
+}
+
+/** inspectInPage on one side ('visitor' | 'mirror') of a scenario. */
+export async function inspect(s, which, query) {
+  const page = which === 'visitor' ? s.visitor : s.agent;
+  const r = await page.evaluate(inspectInPage, { which, ...query });
+  if (r.error) throw new Error(`inspect(${which}): ${r.error}`);
+  return r.elements;
+}
+
+/**
+ * Polls until every visitor element matching `selector` (deep: shadow roots, frames) has a mirror
+ * element with the same data-gid whose computed `props` are equal. Throws with the differences.
+ */
+export async function computedStylesMatch(s, { selector = '[data-check-style]', props, timeout = MIRROR_TIMEOUT_MS } = {}) {
+  const deadline = Date.now() + timeout;
+  let problems;
+  for (;;) {
+    const vis = await inspect(s, 'visitor', { selector, props });
+    if (!vis.length) throw new Error(`computedStylesMatch: no visitor element matches ${selector}`);
+    const mir = await inspect(s, 'mirror', { gids: vis.map((v) => v.gid).filter((g) => g !== null), props });
+    const byGid = new Map(mir.map((m) => [m.gid, m]));
+    problems = [];
+    for (const v of vis) {
+      const name = `<${v.tag}${v.id ? ' id=' + v.id : ''} data-gid=${v.gid}>`;
+      const m = v.gid !== null ? byGid.get(v.gid) : null;
+      if (!m) { problems.push(`${name}: no mirror element with this data-gid`); continue; }
+      for (const p of props) {
+        if (v.styles[p] !== m.styles[p]) problems.push(`${name} ${p}: visitor ${JSON.stringify(v.styles[p])}, mirror ${JSON.stringify(m.styles[p])}`);
+      }
+    }
+    if (!problems.length) return vis;
+    if (Date.now() > deadline) break;
+    await sleep(100);
+  }
+  throw new Error(`computed styles differ after ${timeout} ms:\n  ` + problems.slice(0, 12).join('\n  '));
+}
+
+// --------------------------------------------------------------------------------------------
+// Screenshot comparison
+// --------------------------------------------------------------------------------------------
+
+/**
+ * Runs inside the visitor page: viewport rects that the mirror cannot show like the page and that
+ * screenshot comparison therefore skips: mask roots (group masks + always-masked selectors, matched
+ * in every document and shadow root) and placeholder iframes (serializeInPage's visitor rule).
+ */
+export function excludedRegionsInPage({ masks }) {
+  const out = [];
+  function isPlaceholderFrame(el) {
+    let d = null;
+    try { d = el.contentDocument; } catch (e) { d = null; }
+    if (!d) return true;
+    let engine = false;
+    try { engine = !!(el.contentWindow && el.contentWindow.GLANCE); } catch (e) { engine = false; }
+    const noScripts = el.hasAttribute('sandbox') && !el.sandbox.contains('allow-scripts');
+    return !engine && noScripts;
+  }
+  function add(el, dx, dy, why) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) out.push({ x: r.x + dx, y: r.y + dy, width: r.width, height: r.height, why });
+  }
+  function visit(scope, dx, dy) {
+    const skip = new Set();
+    for (const el of scope.querySelectorAll('*')) {
+      let inside = false;
+      for (let p = el.parentElement; p; p = p.parentElement) if (skip.has(p)) { inside = true; break; }
+      if (inside) continue;
+      if (masks.some((sel) => { try { return el.matches(sel); } catch (e) { return false; } })) {
+        add(el, dx, dy, 'mask root ' + el.localName + (el.id ? '#' + el.id : ''));
+        skip.add(el);
+        continue;
+      }
+      if (el.shadowRoot) visit(el.shadowRoot, dx, dy);
+      if (el.localName === 'iframe') {
+        if (isPlaceholderFrame(el)) { add(el, dx, dy, 'placeholder iframe' + (el.id ? '#' + el.id : '')); continue; }
+        const r = el.getBoundingClientRect();
+        visit(el.contentDocument, dx + r.x + el.clientLeft, dy + r.y + el.clientTop);
+      }
+    }
+  }
+  visit(document, 0, 0);
+  return out;
+}
+
+let PNG = null;
+async function png() {
+  if (!PNG) {
+    try {
+      ({ PNG } = await import('pngjs'));
+    } catch (e) {
+      throw new Error('pngjs is missing: run `npm install` in tests/e2e (it is a devDependency)');
+    }
+  }
+  return PNG;
+}
+
+/** Decoded RGBA images of the visitor viewport and the mirror iframe, plus excluded regions. */
+async function takeScreenshots(s) {
+  const box = await s.agent.evaluate(() => {
+    const f = document.querySelector('#glance-mirror');
+    const b = document.querySelector('#glance-frame-box');
+    if (!f) return null;
+    const r = f.getBoundingClientRect();
+    return { x: r.x, y: r.y, width: r.width, height: r.height, scale: b && b.dataset.scale };
+  });
+  if (!box) throw new Error('compareScreenshots: the agent page has no #glance-mirror');
+  if (box.scale !== '1') throw new Error(`compareScreenshots: mirror scale is ${box.scale}, need 1 (agent viewport too small?)`);
+  const regions = await s.visitor.evaluate(excludedRegionsInPage, { masks: s.e2e.masks });
+  // Hide text carets on the visitor side only while the screenshot is taken (blinking caret = flakes).
+  const frames = s.visitor.frames();
+  const hide = (on) => Promise.all(frames.map((f) => f.evaluate((on) => {
+    const id = '__e2e_hide_caret';
+    const old = document.getElementById(id);
+    if (old) old.remove();
+    if (!on) return;
+    const st = document.createElement('style');
+    st.id = id;
+    st.textContent = '*, *::before, *::after { caret-color: transparent !important; }';
+    (document.head || document.documentElement).appendChild(st);
+  }, on).catch(() => {})));
+  await hide(true);
+  let visitorPng;
+  try {
+    visitorPng = await s.visitor.screenshot({ type: 'png', scale: 'css', caret: 'initial', timeout: 10000 });
+  } finally {
+    await hide(false);
+  }
+  const clip = { x: Math.round(box.x), y: Math.round(box.y), width: Math.round(box.width), height: Math.round(box.height) };
+  const mirrorPng = await s.agent.screenshot({ type: 'png', scale: 'css', caret: 'initial', clip, timeout: 10000 });
+  const P = await png();
+  return { visitor: P.sync.read(visitorPng), mirror: P.sync.read(mirrorPng), visitorPng, mirrorPng, regions };
+}
+
+/** Pixel comparison: a pixel differs when any channel differs by more than `threshold`. */
+function diffImages(a, b, regions, threshold) {
+  const width = Math.min(a.width, b.width), height = Math.min(a.height, b.height);
+  const excluded = new Uint8Array(width * height);
+  for (const r of regions) {
+    const x0 = Math.max(0, Math.floor(r.x) - 2), y0 = Math.max(0, Math.floor(r.y) - 2);
+    const x1 = Math.min(width, Math.ceil(r.x + r.width) + 2), y1 = Math.min(height, Math.ceil(r.y + r.height) + 2);
+    for (let y = y0; y < y1; y++) excluded.fill(1, y * width + x0, Math.max(y * width + x0, y * width + x1));
+  }
+  const diff = Buffer.alloc(width * height * 4);
+  let diffPixels = 0, excludedPixels = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x, ia = (y * a.width + x) * 4, ib = (y * b.width + x) * 4, o = p * 4;
+      const gray = (a.data[ia] * 0.3 + a.data[ia + 1] * 0.59 + a.data[ia + 2] * 0.11) * 0.3 + 170;
+      if (excluded[p]) {
+        excludedPixels++;
+        diff[o] = gray * 0.8; diff[o + 1] = gray * 0.8; diff[o + 2] = 255; diff[o + 3] = 255;
+        continue;
+      }
+      const differs = Math.abs(a.data[ia] - b.data[ib]) > threshold || Math.abs(a.data[ia + 1] - b.data[ib + 1]) > threshold ||
+        Math.abs(a.data[ia + 2] - b.data[ib + 2]) > threshold;
+      if (differs) { diffPixels++; diff[o] = 255; diff[o + 1] = 0; diff[o + 2] = 0; diff[o + 3] = 255; } else {
+        diff[o] = gray; diff[o + 1] = gray; diff[o + 2] = gray; diff[o + 3] = 255;
+      }
+    }
+  }
+  const sizeMismatch = a.width !== b.width || a.height !== b.height;
+  const total = width * height - excludedPixels;
+  return {
+    diffRatio: sizeMismatch ? 1 : (total > 0 ? diffPixels / total : 0),
+    diffPixels, total, width, height, excludedPixels,
+    sizeMismatch: sizeMismatch ? `visitor ${a.width}x${a.height}, mirror ${b.width}x${b.height}` : null,
+    diff,
+  };
+}
+
+/**
+ * Compares a viewport screenshot of the visitor page with a screenshot of the mirror iframe
+ * (`#glance-mirror`, clipped to its box; the agent viewport keeps it at scale 1). Mask roots and
+ * placeholder iframes are excluded (excludedRegionsInPage, 2 px margin); a pixel differs when any
+ * channel differs by more than `threshold` (48). Returns {diffRatio, diffPixels, total, width,
+ * height, excludedPixels, regions, ok}; `total` counts the compared (non-excluded) pixels.
+ * With `tolerance`, retries until diffRatio <= tolerance or `timeout` ms passed (the mirror may lag a
+ * little behind: images, fonts), and on failure writes visitor/mirror/diff PNGs into the test's
+ * artifacts dir (`artifacts` in the result; diff image: red = differing, blue = excluded).
+ */
+export async function compareScreenshots(s, { tolerance = null, threshold = 48, timeout = 3000, label = 'screenshot' } = {}) {
+  const deadline = Date.now() + timeout;
+  let shots, r;
+  for (;;) {
+    shots = await takeScreenshots(s);
+    r = diffImages(shots.visitor, shots.mirror, shots.regions, threshold);
+    if (tolerance === null || r.diffRatio <= tolerance || Date.now() > deadline) break;
+    await sleep(250);
+  }
+  const result = {
+    diffRatio: r.diffRatio, diffPixels: r.diffPixels, total: r.total, width: r.width, height: r.height,
+    excludedPixels: r.excludedPixels, sizeMismatch: r.sizeMismatch, regions: shots.regions,
+    ok: tolerance === null ? undefined : r.diffRatio <= tolerance,
+  };
+  if (tolerance !== null && !result.ok) {
+    const dir = s.artifactsDir();
+    fs.mkdirSync(dir, { recursive: true });
+    const P = await png();
+    const img = new P({ width: r.width, height: r.height });
+    r.diff.copy(img.data);
+    const stem = label.replace(/[^\w.-]+/g, '_');
+    fs.writeFileSync(path.join(dir, `${stem}-visitor.png`), shots.visitorPng);
+    fs.writeFileSync(path.join(dir, `${stem}-mirror.png`), shots.mirrorPng);
+    fs.writeFileSync(path.join(dir, `${stem}-diff.png`), P.sync.write(img));
+    result.artifacts = path.relative(ROOT, path.join(dir, `${stem}-diff.png`));
+  }
+  return result;
 }
