@@ -53,11 +53,13 @@
     'vertical-align:middle}' +
     // Pseudo-element text (CSS `content:`) of a masked element stays hidden too.
     '[data-glance-masked]::before,[data-glance-masked]::after{content:none !important}' +
-    'iframe,frame,object,embed{background:#eceff1 !important;outline:1px dashed #90a4ae}' +
+    '[data-glance-frame=placeholder],object,embed{background:#eceff1 !important;outline:1px dashed #90a4ae}' +
     // Scripting is off in the mirror: a <canvas> is not a replaced element there (its picture
     // is painted as a background, see setCanvas) and <noscript> content would show.
     ':where(canvas){display:inline-block;width:attr(width px,300px);height:attr(height px,150px)}' +
     'canvas>*,noscript{display:none !important}' +
+    // ...and Chromium forces native controls on a video: only those the visitor has show.
+    'video:not([controls])::-webkit-media-controls{display:none !important}' +
 
     // Scroll positions come from the visitor; the mirror must not adjust them by itself.
     '*{overflow-anchor:none !important}';

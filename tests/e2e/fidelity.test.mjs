@@ -19,7 +19,8 @@
 //   never travel.
 // - CSSOM-only styles (insertRule/deleteRule, document/shadow adoptedStyleSheets, replaceSync) apply
 //   in the mirror: same computed style on the mirror element with the same data-gid, and pixels.
-// - Canvas content is shown (screenshot); a canvas inside a mask never leaves the page.
+// - Canvas content is shown (screenshot; its picture travels as a data:image URL); a canvas inside a
+//   mask never leaves the page. A mirror <video> looks like the visitor's (poster, no added controls).
 // - <base href>: relative URLs (src, href, srcset, CSS url(), @font-face) load the same resources
 //   in the mirror (same currentSrc, images decoded, web font loaded). Pseudo-element text taken from
 //   masked content never travels and is not rendered.
@@ -99,8 +100,8 @@ function assertOnWire(s, marker) {
     `"${marker}" (unmasked content) was sent by the visitor: the capture works and the content is mirrored`);
 }
 
-async function screenshotsMatch(s, label) {
-  const r = await compareScreenshots(s, { tolerance: TOLERANCE, label });
+async function screenshotsMatch(s, label, { clip } = {}) {
+  const r = await compareScreenshots(s, { tolerance: TOLERANCE, label, clip });
   currentTest?.diagnostic(`screenshot ${label}: diffRatio ${r.diffRatio.toFixed(5)} (${r.diffPixels}/${r.total} px, ${r.excludedPixels} px excluded)`);
   assert.ok(r.ok, `${label}: mirror screenshot differs from the visitor's: diffRatio ${r.diffRatio.toFixed(4)} > ${TOLERANCE} ` +
     `(${r.diffPixels} of ${r.total} px, ${r.excludedPixels} px excluded${r.sizeMismatch ? ', size ' + r.sizeMismatch : ''}); ` +
@@ -363,6 +364,10 @@ it('F6. dialog showModal() and popover showPopover() are mirrored (open, modal /
 it('F7. canvas pixels shown, masked canvas never sent, video paused state mirrored', async (s) => {
   await sessionOn(s, `${PAGES}media-canvas.html`);
   await screenshotsMatch(s, 'initial');
+  // The canvas and the video are small next to the viewport: compare their own boxes too (same
+  // tolerance, now relative to the element's area; the video shows its poster, no controls).
+  const rectOf = async (sel) => (await inspect(s, 'visitor', { selector: sel }))[0].rect;
+  await screenshotsMatch(s, 'canvas-box', { clip: await rectOf('#drawn') });
   await s.visitor.evaluate(() => {
     window.drawVisible('CHANGED');
     const c = document.getElementById('secret-canvas').getContext('2d');
@@ -370,6 +375,7 @@ it('F7. canvas pixels shown, masked canvas never sent, video paused state mirror
     c.fillRect(0, 0, 200, 100); // drawn again while the session runs
   });
   await screenshotsMatch(s, 'canvas-redrawn');
+  await screenshotsMatch(s, 'canvas-box-redrawn', { clip: await rectOf('#drawn') });
 
   await step(s, 'video.play()', () => { document.getElementById('vid').play().catch(() => {}); });
   const paused = await inspect(s, 'mirror', { gids: [await gidOf(s, '#vid')] });
@@ -386,6 +392,7 @@ it('F7. canvas pixels shown, masked canvas never sent, video paused state mirror
     if (f.side !== 'visitor' || f.dir !== 'sent') continue;
     for (const m of f.text.matchAll(/data:image\/[\w.+-]+;base64,[A-Za-z0-9+/=\\]+/g)) urls.add(m[0].replace(/\\\//g, '/'));
   }
+  assert.ok(urls.size >= 1, 'the visible canvas travels as a data:image URL (otherwise this leak check would check nothing)');
   const leaks = await s.visitor.evaluate(async (urls) => {
     const out = [];
     for (const u of urls) {
@@ -407,6 +414,8 @@ it('F7. canvas pixels shown, masked canvas never sent, video paused state mirror
   assert.deepEqual(leaks, [], `masked canvas pixels in a data:image URL on the wire (${urls.size} image URLs checked)`);
   const masked = await inspect(s, 'mirror', { gids: [await gidOf(s, '#masked-box')] });
   assert.ok(masked[0] && 'data-glance-masked' in masked[0].attrs, 'the mirror shows the masked box as a placeholder');
+  // Paused again: poster only. A mirror document without scripting must not add native controls.
+  await screenshotsMatch(s, 'video-box', { clip: await rectOf('#vid') });
 });
 
 it('F8. <base href>, relative img/srcset/link/url()/@font-face; masked pseudo-element text never travels', async (s) => {

@@ -921,13 +921,24 @@ async function takeScreenshots(s) {
 }
 
 /** Pixel comparison: a pixel differs when any channel differs by more than `threshold`. */
-function diffImages(a, b, regions, threshold) {
+function diffImages(a, b, regions, threshold, clip) {
   const width = Math.min(a.width, b.width), height = Math.min(a.height, b.height);
   const excluded = new Uint8Array(width * height);
+  let outside = 0;
+  if (clip) {
+    // Only the clip rect is compared: everything else counts as excluded (not in `total`).
+    const x0 = Math.max(0, Math.floor(clip.x)), y0 = Math.max(0, Math.floor(clip.y));
+    const x1 = Math.min(width, Math.ceil(clip.x + clip.width)), y1 = Math.min(height, Math.ceil(clip.y + clip.height));
+    excluded.fill(2);
+    for (let y = y0; y < y1; y++) if (x1 > x0) excluded.fill(0, y * width + x0, y * width + x1);
+    for (let i = 0; i < excluded.length; i++) if (excluded[i]) outside++;
+  }
   for (const r of regions) {
     const x0 = Math.max(0, Math.floor(r.x) - 2), y0 = Math.max(0, Math.floor(r.y) - 2);
     const x1 = Math.min(width, Math.ceil(r.x + r.width) + 2), y1 = Math.min(height, Math.ceil(r.y + r.height) + 2);
-    for (let y = y0; y < y1; y++) excluded.fill(1, y * width + x0, Math.max(y * width + x0, y * width + x1));
+    for (let y = y0; y < y1; y++) {
+      for (let i = y * width + x0; i < y * width + x1; i++) if (!excluded[i]) excluded[i] = 1;
+    }
   }
   const diff = Buffer.alloc(width * height * 4);
   let diffPixels = 0, excludedPixels = 0;
@@ -935,6 +946,7 @@ function diffImages(a, b, regions, threshold) {
     for (let x = 0; x < width; x++) {
       const p = y * width + x, ia = (y * a.width + x) * 4, ib = (y * b.width + x) * 4, o = p * 4;
       const gray = (a.data[ia] * 0.3 + a.data[ia + 1] * 0.59 + a.data[ia + 2] * 0.11) * 0.3 + 170;
+      if (excluded[p] === 2) { diff[o] = gray * 0.6; diff[o + 1] = gray * 0.6; diff[o + 2] = gray * 0.6; diff[o + 3] = 255; continue; }
       if (excluded[p]) {
         excludedPixels++;
         diff[o] = gray * 0.8; diff[o + 1] = gray * 0.8; diff[o + 2] = 255; diff[o + 3] = 255;
@@ -948,7 +960,7 @@ function diffImages(a, b, regions, threshold) {
     }
   }
   const sizeMismatch = a.width !== b.width || a.height !== b.height;
-  const total = width * height - excludedPixels;
+  const total = width * height - excludedPixels - outside;
   return {
     diffRatio: sizeMismatch ? 1 : (total > 0 ? diffPixels / total : 0),
     diffPixels, total, width, height, excludedPixels,
@@ -963,16 +975,19 @@ function diffImages(a, b, regions, threshold) {
  * placeholder iframes are excluded (excludedRegionsInPage, 2 px margin); a pixel differs when any
  * channel differs by more than `threshold` (48). Returns {diffRatio, diffPixels, total, width,
  * height, excludedPixels, regions, ok}; `total` counts the compared (non-excluded) pixels.
+ * With `clip` ({x, y, width, height} in visitor viewport px, e.g. inspect()'s `rect`) only that
+ * rect is compared, so a small element's differences are not diluted by the rest of the page.
  * With `tolerance`, retries until diffRatio <= tolerance or `timeout` ms passed (the mirror may lag a
  * little behind: images, fonts), and on failure writes visitor/mirror/diff PNGs into the test's
- * artifacts dir (`artifacts` in the result; diff image: red = differing, blue = excluded).
+ * artifacts dir (`artifacts` in the result; diff image: red = differing, blue = excluded, dark =
+ * outside the clip).
  */
-export async function compareScreenshots(s, { tolerance = null, threshold = 48, timeout = 3000, label = 'screenshot' } = {}) {
+export async function compareScreenshots(s, { tolerance = null, threshold = 48, timeout = 3000, label = 'screenshot', clip = null } = {}) {
   const deadline = Date.now() + timeout;
   let shots, r;
   for (;;) {
     shots = await takeScreenshots(s);
-    r = diffImages(shots.visitor, shots.mirror, shots.regions, threshold);
+    r = diffImages(shots.visitor, shots.mirror, shots.regions, threshold, clip);
     if (tolerance === null || r.diffRatio <= tolerance || Date.now() > deadline) break;
     await sleep(250);
   }
