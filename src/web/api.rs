@@ -28,6 +28,8 @@ impl Engine {
         let cfg = super::wire::config(config_json).map_err(|e| JsValue::from_str(&e))?;
         EMIT.with(|e| *e.borrow_mut() = Some(emit.clone()));
         let handle = Handle::new(cfg, emit);
+        // A cross-origin frame with its own tag also offers itself to the page around it.
+        let _ = super::dom::frame_link();
         let weak = std::rc::Rc::downgrade(&handle.rc);
         let pagehide = Closure::<dyn FnMut()>::new(move || {
             super::engine::with_engine(&weak, |i| i.page_hide())

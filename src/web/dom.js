@@ -8,6 +8,8 @@
 // Our own `data-gid` writes happen while the MutationObserver is disconnected (synchronously,
 // so no page mutation can be missed: pending records are taken first) and never become diffs.
 
+import { frameOrigin, nextFrameBase, remapFrameBatch } from './frames.js';
+
 const NODE = 1, CHILDREN = 2, END = 3, ATTRS = 4, TEXT = 5, VALUE = 6, CHECKED = 7, SCROLL = 8, VIEWPORT = 9;
 // State entries (see src/capture.rs `entry`): written after the node entries of a batch.
 const SHEET = 10, CSHEET = 11, ADOPT = 12, SELECT = 13, FOCUS = 14, HOVER = 15, MEDIA = 16, IMAGE = 17, TOP = 18;
@@ -84,6 +86,8 @@ function watchStylesheets() {
 const GID = Symbol('glance-gid');
 // Gids are unique per page, whichever capture assigned them (a capture is recreated on resume).
 let nextGid = 1;
+// The gid block of a cross-origin frame linked to this page (see frames.js), kept on the iframe.
+const FRAME_BASE = Symbol('glance-frame');
 
 const yieldTask = () => new Promise((resolve) => {
   const ch = new MessageChannel();
@@ -228,6 +232,12 @@ export class DomCapture {
     this.rootMo = new MutationObserver(onRecords);
     this.listened = new Set();
     this.hostsChanged = new Set();
+    // Cross-origin iframes met while walking, the ones whose own engine linked up, and their
+    // checked entries waiting for the next batch.
+    this.xframes = new Set();
+    this.frames = new Map();
+    this.frameOut = [];
+    this.onMessage = (e) => { try { this.frameMessage(e); } catch (_) { /* a bad message */ } };
     // State sent after the nodes: stylesheets, selections, focus, hover, media, canvases, top
     // layer. `later` holds state entries met while walking, written once the nodes are.
     this.later = [];
@@ -307,6 +317,7 @@ export class DomCapture {
     document.addEventListener('scroll', this.onScroll, opts);
     document.addEventListener('load', this.onLoad, opts);
     this.listenState(document);
+    window.addEventListener('message', this.onMessage);
     window.addEventListener('resize', this.onResize, { passive: true });
     this.canvasTimer = setInterval(() => this.canvasTick(), CANVAS_MS);
     this.poll = setInterval(() => { if (this.controlsChanged() || this.adoptionsChanged()) this.schedule(); }, POLL_MS);
@@ -323,6 +334,9 @@ export class DomCapture {
     document.removeEventListener('scroll', this.onScroll, opts);
     document.removeEventListener('load', this.onLoad, opts);
     this.unlistenState(document);
+    window.removeEventListener('message', this.onMessage);
+    for (const f of this.frames.values()) this.postFrame(f.el, { glance: 'frame-end' });
+    this.frames.clear(); this.xframes.clear(); this.frameOut = [];
     clearInterval(this.canvasTimer);
     this.canvasTimer = 0;
     window.removeEventListener('resize', this.onResize, { passive: true });
@@ -364,6 +378,54 @@ export class DomCapture {
     const set = new Set(document.querySelectorAll(this.sel));
     for (const r of this.listened) for (const m of r.querySelectorAll(this.sel)) set.add(m);
     return set;
+  }
+
+  /** Posts `msg` to an iframe's window, to exactly the origin of its src. */
+  postFrame(el, msg) {
+    const origin = frameOrigin(el);
+    if (!origin) return;
+    try { el.contentWindow.postMessage(msg, origin); } catch (_) { /* gone */ }
+  }
+
+  /** A cross-origin iframe was sent (as a placeholder): its own engine, if any, is asked in. */
+  frameSeen(el) {
+    this.xframes.add(el);
+    if (!el[FRAME_BASE]) el[FRAME_BASE] = nextFrameBase();
+    if (el[FRAME_BASE]) this.postFrame(el, { glance: 'frame-join', base: el[FRAME_BASE], sel: this.sel });
+  }
+
+  /** Messages from linked frames (exact window and origin; see frames.js). */
+  frameMessage(e) {
+    const d = e.data;
+    if (!d || typeof d !== 'object' || (d.glance !== 'frame-hello' && d.glance !== 'frame-batch')) return;
+    for (const el of this.xframes) {
+      if (el.contentWindow !== e.source) continue;
+      if (!alive(el) || !this.has(el) || !el[FRAME_BASE]) return;
+      const origin = frameOrigin(el);
+      if (!origin || origin !== e.origin) return;
+      let f = this.frames.get(el);
+      if (d.glance === 'frame-hello') {
+        this.postFrame(el, { glance: 'frame-join', base: el[FRAME_BASE], sel: this.sel });
+        return;
+      }
+      if (d.snap || !f || f.win !== e.source) {
+        // A snapshot (or a new engine in the frame): its names start over.
+        f = { el, win: e.source, base: el[FRAME_BASE], docGid: el[FRAME_BASE], hostGid: el[GID], names: [] };
+        this.frames.set(el, f);
+        if (!d.snap) { this.postFrame(el, { glance: 'frame-snap' }); return; }
+      }
+      f.hostGid = el[GID];
+      try {
+        this.frameOut.push(remapFrameBatch(f, d, (n) => this.name(n)));
+      } catch (_) {
+        // Not well formed or out of its block: dropped, and the frame starts over.
+        this.frames.delete(el);
+        this.postFrame(el, { glance: 'frame-snap' });
+        return;
+      }
+      this.schedule();
+      return;
+    }
   }
 
   /** An element got a shadow root: open ones are sent with the element's child list. */
@@ -801,6 +863,7 @@ export class DomCapture {
       if (kids && n.nodeType === 1) {
         const root = contentRoot(n);
         if (root !== null) { sn.push(root); sp.push(g); se.push(true); }
+        else if (n.localName === 'iframe' && emit) this.frameSeen(n);
       }
     }
     return true;
@@ -879,7 +942,7 @@ export class DomCapture {
       await yieldTask();
       if (!this.running) throw new Error('capture stopped');
     }
-    if (this.pending.length) this.schedule();
+    if (this.pending.length || this.frameOut.length) this.schedule();
     if (this.canvases.size) setTimeout(() => this.canvasTick(), 0);
     this.tagSome();
   }
@@ -1062,7 +1125,18 @@ export class DomCapture {
     this.values.clear(); this.scrolls.clear(); this.viewportDirty = false;
     this.collectState();
     this.flushLater();
+    // Entries of linked cross-origin frames (already checked), after the page's own.
+    for (const b of this.frameOut) {
+      for (let i = 0; i < b.ints.length; i++) this.w(b.ints[i]);
+      this.strs.push(b.strs);
+    }
+    this.frameOut = [];
     if (!this.len) return null;
     return this.batch();
   }
+}
+
+/** Makes new gids start inside [base, base + span) unless they already do (a linked frame). */
+export function gidBlock(base, span) {
+  if (nextGid <= base || nextGid >= base + span) nextGid = base + 1;
 }

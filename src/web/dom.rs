@@ -51,3 +51,10 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub fn resync(this: &Batch) -> Option<bool>;
 }
+
+#[wasm_bindgen(module = "/src/web/frames.js")]
+extern "C" {
+    /// In a cross-origin iframe: offers the frame to the page's engine (see `frames.js`).
+    #[wasm_bindgen(js_name = frameLink, catch)]
+    pub fn frame_link() -> Result<bool, JsValue>;
+}

@@ -532,3 +532,74 @@ it('F10. focus and hover: data-glance-focus / data-glance-hover on the mirror el
   await computedStylesMatch(s, { props });
   await screenshotsMatch(s, 'unhovered');
 });
+
+it('F11. a cross-origin iframe with its own tag joins the session and appears in place (exact-origin messages)', async (s) => {
+  await s.openVisitor(`${PAGES}iframe-tagged.html`);
+  const child = () => s.visitor.frames().find((f) => f.url().includes('frame-tagged-child'));
+  await s.visitor.waitForFunction(() => true);
+  for (let i = 0; i < 100 && !child(); i++) await sleep(50);
+  assert.ok(child(), 'the child frame loaded');
+  await child().waitForFunction(() => window.GLANCE && window.GLANCE.Cobrowse && window.GLANCE.Cobrowse.Loader, null, { timeout: 10000 });
+  await child().evaluate(() => window.GLANCE.Cobrowse.Loader.ready);
+  const key = await s.startSession();
+  await s.openAgent(key);
+  // What the frame shows: every element with its gid, tag and own text, in order; a masked
+  // element is a placeholder (its inside is not listed).
+  const OUTLINE = `(doc, isMasked) => {
+    const rows = [];
+    for (const e of doc.body.querySelectorAll('*')) {
+      const m = isMasked(e);
+      if (e.parentElement && e.parentElement.closest('.glance_masked, [data-glance-masked]')) continue;
+      const text = m ? '(masked)' : Array.from(e.childNodes).filter((n) => n.nodeType === 3).map((n) => n.data).join('').trim();
+      rows.push(e.getAttribute('data-gid') + ' ' + e.localName + ' ' + text);
+    }
+    return rows.join('\\n');
+  }`;
+  const inChild = () => child().evaluate(`(${OUTLINE})(document, (e) => e.matches('.glance_masked'))`);
+  const inMirror = () => s.agent.evaluate(`(() => {
+    const f = document.querySelector('#glance-mirror').contentDocument.querySelector('iframe#tagged');
+    const d = f && f.contentDocument;
+    return d && d.body ? (${OUTLINE})(d, (e) => e.hasAttribute('data-glance-masked')) : null;
+  })()`);
+  const same = async (what) => {
+    let want, got;
+    for (let i = 0; i < 100; i++) {
+      want = await inChild();
+      got = await inMirror();
+      if (got === want && !/^null /m.test(want)) return;
+      await sleep(100);
+    }
+    assert.fail(`${what}: the mirror's frame differs from the visitor's frame\nvisitor:\n${want}\nmirror:\n${got}`);
+  };
+  await same('after the snapshot');
+  const frameAttr = await s.agent.evaluate(() => document.querySelector('#glance-mirror').contentDocument.querySelector('iframe#tagged').getAttribute('data-glance-frame'));
+  assert.equal(frameAttr, null, 'a linked frame is not a placeholder');
+  // Gids of the frame are in a block of their own, above the page's.
+  const gids = (await inChild()).split('\n').map((r) => Number(r.split(' ')[0]));
+  assert.ok(gids.every((g) => g >= 2 ** 30), `frame gids in the frame block: ${gids}`);
+  // Later changes inside the frame travel too.
+  await child().evaluate(() => {
+    const p = document.createElement('p');
+    p.id = 'xf-added';
+    p.textContent = 'XFRAME-ADDED-LATER';
+    document.body.appendChild(p);
+    document.getElementById('xf-title').setAttribute('title', 'changed');
+  });
+  await same('after a mutation in the frame');
+  assertOnWire(s, 'XFRAME-ADDED-LATER');
+  assertNotOnWire(s, ['SECRET-XFRAME-42']);
+  // Batches from any other window or origin are ignored: the page posting to itself, and the
+  // frame's window claiming nodes of the page around it (outside its gid block).
+  await s.visitor.evaluate(() => {
+    const strs = 'INJECTED-BY-PAGE';
+    window.postMessage({ glance: 'frame-batch', snap: false, ints: new Uint32Array([5, 1, strs.length]), strs, names: '' }, '*');
+  });
+  await child().evaluate(() => {
+    const strs = 'INJECTED-BY-FRAME';
+    window.parent.postMessage({ glance: 'frame-batch', snap: false, ints: new Uint32Array([5, 18, strs.length]), strs, names: '' }, '*');
+  });
+  await sleep(500);
+  assertNotOnWire(s, ['INJECTED-BY-PAGE', 'INJECTED-BY-FRAME']);
+  await same('after hostile messages');
+  await screenshotsMatch(s, 'tagged-frame');
+});
