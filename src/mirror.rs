@@ -6,7 +6,9 @@
 //! the current page from [`Mirror::snapshot_json`]. Tests use it to check that
 //! `apply(snapshot, diffs) == fresh snapshot`.
 
-use std::fmt;
+use alloc::{string::String, vec::Vec};
+
+use core::fmt;
 
 use crate::mask;
 use crate::protocol::{
@@ -50,7 +52,7 @@ impl fmt::Display for MirrorError {
     }
 }
 
-impl std::error::Error for MirrorError {}
+impl core::error::Error for MirrorError {}
 
 impl From<TreeError> for MirrorError {
     fn from(e: TreeError) -> Self {
