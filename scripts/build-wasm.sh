@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the visitor engine to wasm and assemble dist/cobrowse/:
 #   GlanceCobrowseLoader.js, glance_cobrowse.js (wasm-bindgen --target web glue),
-#   glance_cobrowse_bg.wasm (wasm-opt -Oz).
+#   glance_cobrowse_bg.wasm (wasm-opt -Oz, import/export names shortened in it and the glue).
 # Expects the tools from scripts/ensure-tools.sh.
 set -euo pipefail
 
@@ -16,8 +16,8 @@ WASM_OUT="$OUT/glance_cobrowse_bg.wasm"
 
 [ -x .tools/bin/wasm-bindgen ] || { say "ERROR: .tools/bin/wasm-bindgen missing: run scripts/ensure-tools.sh" >&2; exit 1; }
 
-say "cargo build --target wasm32-unknown-unknown --release -p glance-cobrowse"
-cargo build --target wasm32-unknown-unknown --release -p glance-cobrowse
+say "cargo build --target wasm32-unknown-unknown --release -p glance-cobrowse --features ship"
+cargo build --target wasm32-unknown-unknown --release -p glance-cobrowse --features ship
 
 mkdir -p "$OUT"
 rm -f "$OUT"/glance_cobrowse*
@@ -38,9 +38,15 @@ if [ "${SKIP_WASM_OPT:-}" = "1" ]; then
   say "SKIP_WASM_OPT=1: not running wasm-opt"
 elif [ -x .tools/bin/wasm-opt ]; then
   # .tools/bin/wasm-opt is npm binaryen (see ensure-tools.sh: Debian's wasm-opt 108 breaks the module).
-  say "wasm-opt -Oz ($(.tools/bin/wasm-opt --version))"
-  .tools/bin/wasm-opt -Oz "${WASM_OPT_FEATURES[@]}" -o "$WASM_OUT.opt" "$WASM_OUT"
+  # --converge repeats -Oz until it stops shrinking; the producers and target-features sections
+  # are metadata no browser reads.
+  say "wasm-opt -Oz --converge ($(.tools/bin/wasm-opt --version))"
+  .tools/bin/wasm-opt -Oz --converge --strip-producers --strip-target-features \
+    "${WASM_OPT_FEATURES[@]}" -o "$WASM_OUT.opt" "$WASM_OUT"
   mv "$WASM_OUT.opt" "$WASM_OUT"
+  say "short import/export names (scripts/minify-wasm-names.mjs)"
+  node scripts/minify-wasm-names.mjs --map=target/wasm-names.json .tools/bin/wasm-opt \
+    "$OUT/glance_cobrowse.js" "$WASM_OUT" "${WASM_OPT_FEATURES[@]}"
 else
   say "ERROR: .tools/bin/wasm-opt missing: run scripts/ensure-tools.sh (or SKIP_WASM_OPT=1)" >&2
   exit 1

@@ -23,7 +23,11 @@ banner() { printf '\n==================== layer: %s ====================\n' "$*"
 
 layer_fmt()         { cargo fmt --all --check -- --color never; }
 layer_clippy()      { cargo clippy --workspace --all-targets -- -D warnings; }
-layer_clippy_wasm() { cargo clippy --target wasm32-unknown-unknown -p glance-cobrowse --all-targets -- -D warnings; }
+layer_clippy_wasm() {
+  cargo clippy --target wasm32-unknown-unknown -p glance-cobrowse --all-targets -- -D warnings &&
+    # The shipped configuration (no_std; see Cargo.toml's `ship` feature): the lib alone.
+    cargo clippy --target wasm32-unknown-unknown -p glance-cobrowse --lib --features ship -- -D warnings
+}
 layer_native()      { cargo test --workspace; }
 layer_wasm()        {
   # wasm-bindgen-test in headless Chromium (runner from .cargo/config.toml, browser options from

@@ -31,9 +31,12 @@
 //!   `TOP gid open modal`. Each becomes an op only when its node may carry it (see
 //!   `Model::state_op`): never for masked or untracked nodes.
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::{string::String, string::ToString, vec::Vec};
 
+use alloc::borrow::Cow;
+use core::fmt;
+
+use crate::json::uint_string;
 use crate::mask;
 use crate::protocol::write::{self, Cursor};
 use crate::protocol::{kind, Element, ElementOpts, Gid, NodeData, NodeRecord, Op, DOCUMENT};
@@ -163,20 +166,27 @@ pub enum CaptureError {
     Resync(String),
 }
 
-impl fmt::Display for CaptureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl CaptureError {
+    /// What `Display` writes, built without `core::fmt` (kept out of the wasm module).
+    pub fn message(&self) -> String {
         match self {
-            CaptureError::Malformed(w) => write!(f, "malformed capture batch: {w}"),
-            CaptureError::Resync(w) => write!(f, "mirror out of sync: {w}"),
+            CaptureError::Malformed(w) => ["malformed capture batch: ", w].concat(),
+            CaptureError::Resync(w) => ["mirror out of sync: ", w].concat(),
         }
     }
 }
 
-impl std::error::Error for CaptureError {}
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl core::error::Error for CaptureError {}
 
 impl From<TreeError> for CaptureError {
     fn from(e: TreeError) -> Self {
-        CaptureError::Resync(e.to_string())
+        CaptureError::Resync(e.message())
     }
 }
 
@@ -235,11 +245,12 @@ impl<'a> Reader<'a> {
     /// Reads a string whose UTF-16 length is the next int.
     fn str(&mut self) -> Result<&'a str, CaptureError> {
         let units = self.int()? as usize;
-        let rest = &self.strs[self.pos..];
-        if rest.len() >= units && rest.as_bytes()[..units].is_ascii() {
+        // `get`, not indexing: the same checks, but no panic path (and its message code).
+        let rest = self.strs.get(self.pos..).unwrap_or_default();
+        if let Some(head) = rest.get(..units).filter(|h| h.is_ascii()) {
             // Fast path: ASCII, one byte per unit.
             self.pos += units;
-            return Ok(&rest[..units]);
+            return Ok(head);
         }
         let mut seen = 0usize;
         let mut end = 0usize;
@@ -254,7 +265,7 @@ impl<'a> Reader<'a> {
             return Err(CaptureError::Malformed("string table"));
         }
         self.pos += end;
-        Ok(&rest[..end])
+        Ok(rest.get(..end).unwrap_or_default())
     }
 }
 
@@ -380,8 +391,8 @@ impl Recorder {
     /// Starts a snapshot written in chunks (one per walker time slice). Resets the model.
     pub fn snapshot_begin(&mut self, meta: &PageMeta) {
         self.model = Model {
-            ever_password: std::mem::take(&mut self.model.ever_password),
-            mask_sizes: std::mem::take(&mut self.model.mask_sizes),
+            ever_password: core::mem::take(&mut self.model.ever_password),
+            mask_sizes: core::mem::take(&mut self.model.mask_sizes),
             base: meta.base.clone(),
             ..Default::default()
         };
@@ -465,7 +476,7 @@ impl Recorder {
             .take()
             .unwrap_or_else(|| (String::new(), Cursor::new(DOCUMENT), true));
         out.push(']');
-        let state = std::mem::take(&mut self.snap_state);
+        let state = core::mem::take(&mut self.snap_state);
         let mut first = true;
         for e in state {
             if let Some(op) = self.model.state_op(&self.names, e) {
@@ -759,11 +770,18 @@ impl Recorder {
         let current: IdSet = self.model.tree.children(parent).iter().copied().collect();
         if let Some(g) = list
             .iter()
-            .find(|g| !current.contains(g) && !fresh.contains(g))
+            .find(|g| !current.contains(*g) && !fresh.contains(*g))
         {
-            return Err(CaptureError::Resync(format!(
-                "child {g} of {parent} is unknown"
-            )));
+            return Err(CaptureError::Resync(
+                [
+                    "child ",
+                    &uint_string(u64::from(*g)),
+                    " of ",
+                    &uint_string(u64::from(parent)),
+                    " is unknown",
+                ]
+                .concat(),
+            ));
         }
         let mut removed = Vec::new();
         self.model
@@ -1271,13 +1289,13 @@ impl FlatBuilder {
     }
     /// NUL-joined names added since the last call.
     pub fn take_new_names(&mut self) -> String {
-        std::mem::take(&mut self.new_names).join("\0")
+        core::mem::take(&mut self.new_names).join("\0")
     }
     /// The batch so far, and a reset builder state for the next one (names persist).
     pub fn take(&mut self) -> (Vec<u32>, String) {
         (
-            std::mem::take(&mut self.ints),
-            std::mem::take(&mut self.strs),
+            core::mem::take(&mut self.ints),
+            core::mem::take(&mut self.strs),
         )
     }
 }

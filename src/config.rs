@@ -3,7 +3,8 @@
 //! The loader parses the attributes and hands this to the engine as JSON; see
 //! `docs/PROTOCOL.md` ("configJson") and the README's attribute reference.
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::{format, string::String, vec::Vec};
 
 use serde::Deserialize;
 
@@ -82,7 +83,8 @@ pub struct Config {
     /// `data-additionalgroupids`.
     #[serde(default)]
     pub additionalgroupids: Vec<String>,
-    /// `data-inputevents`: key combination (`ctrl-13`) to action (`startSession`).
+    /// `data-inputevents`: key combination (`ctrl-13`) to action (`startSession`). Parsed by
+    /// [`Config::from_json`] only: the wasm engine does not use it and leaves it empty.
     #[serde(default)]
     pub inputevents: BTreeMap<String, String>,
     /// `data-slicems`: time budget of one snapshot slice in ms (a tuning knob for benchmarks).
@@ -108,13 +110,13 @@ impl Config {
     pub fn visitor_socket_url(&self, page_protocol: &str, page_host: &str) -> String {
         let ws = self.ws.trim().trim_end_matches('/');
         if ws.starts_with("ws://") || ws.starts_with("wss://") {
-            return format!("{ws}/ws/visitor");
+            return [ws, "/ws/visitor"].concat();
         }
         if let Some(rest) = ws.strip_prefix("https://") {
-            return format!("wss://{rest}/ws/visitor");
+            return ["wss://", rest, "/ws/visitor"].concat();
         }
         if let Some(rest) = ws.strip_prefix("http://") {
-            return format!("ws://{rest}/ws/visitor");
+            return ["ws://", rest, "/ws/visitor"].concat();
         }
         let host = if ws.is_empty() { page_host } else { ws };
         let scheme = if page_protocol == "https:" {
@@ -122,7 +124,7 @@ impl Config {
         } else {
             "ws"
         };
-        format!("{scheme}://{host}/ws/visitor")
+        [scheme, "://", host, "/ws/visitor"].concat()
     }
 }
 

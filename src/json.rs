@@ -4,6 +4,8 @@
 //! building a `serde_json::Value` tree first. Only what the wire format needs is here:
 //! strings (escaped per RFC 8259), integers, numbers, booleans and `null`.
 
+use alloc::string::String;
+
 /// Appends `s` as a JSON string literal (with quotes) to `out`.
 pub fn string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
@@ -20,7 +22,8 @@ pub fn string(out: &mut String, s: &str) {
             0x00..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&s[start..i]);
+        // `get`, not indexing (both bounds are at ASCII bytes): no panic path to ship.
+        out.push_str(s.get(start..i).unwrap_or_default());
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.push_str("\\u00");
@@ -31,7 +34,7 @@ pub fn string(out: &mut String, s: &str) {
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 
@@ -53,8 +56,7 @@ pub fn uint(out: &mut String, n: u64) {
             break;
         }
     }
-    // SAFETY-free: the bytes are ASCII digits.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+    out.extend(buf[i..].iter().map(|&d| d as char));
 }
 
 /// Appends a finite number with at most 3 decimals; non-finite values become `0` (JSON has no
@@ -64,7 +66,7 @@ pub fn number(out: &mut String, n: f64) {
         out.push('0');
         return;
     }
-    let milli = (n.abs() * 1000.0).round() as u64;
+    let milli = round_half_up(n.abs() * 1000.0);
     if n < 0.0 && milli > 0 {
         out.push('-');
     }
@@ -84,6 +86,13 @@ pub fn number(out: &mut String, n: f64) {
             out.push((b'0' + *d as u8) as char);
         }
     }
+}
+
+/// `f64::round` of a non-negative `x` below 2^63 (`round` is not in `core`). Exact: for
+/// `x < 2^52` the fraction `x - trunc(x)` is computed without rounding, above it `x` is whole.
+fn round_half_up(x: f64) -> u64 {
+    let whole = x as u64;
+    whole + u64::from(x - whole as f64 >= 0.5)
 }
 
 /// Builds one JSON object (`{"k":v,...}`) without a value tree.
@@ -170,6 +179,45 @@ pub fn boolean(out: &mut String, b: bool) {
     out.push_str(if b { "true" } else { "false" });
 }
 
+/// `n` in decimal, as `n.to_string()` would write it (without `core::fmt`).
+pub fn uint_string(n: u64) -> String {
+    let mut out = String::new();
+    uint(&mut out, n);
+    out
+}
+
+/// `s` quoted and escaped as `format!("{s:?}")` writes it, without `core::fmt`, for error
+/// messages. Exact for ASCII; other characters are kept as they are, where `Debug` would escape
+/// the invisible ones (combining marks, format characters): its Unicode tables would add about
+/// 3 KB to the wasm module for a message naming a bad mask selector.
+pub fn debug_quoted(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            '\u{1}'..='\u{1f}' | '\u{7f}' => {
+                let b = c as u8;
+                out.push_str("\\u{");
+                if b >= 16 {
+                    out.push(HEX[(b >> 4) as usize] as char);
+                }
+                out.push(HEX[(b & 15) as usize] as char);
+                out.push('}');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Appends `s` as a JSON string, or `null` when absent.
 pub fn opt_string(out: &mut String, s: Option<&str>) {
     match s {
@@ -208,6 +256,18 @@ mod tests {
         out.push(',');
         number(&mut out, -2.05);
         assert_eq!(out, "0,4294967295,-12,1.5,0,0.125,-2.05");
+    }
+
+    #[test]
+    fn debug_quoted_matches_debug() {
+        for s in [
+            "",
+            "plain",
+            "q\"uo'te\\ \n\r\t\0 \u{1}\u{1b}\u{1f}\u{7f} é 😀 div[[broken",
+        ] {
+            assert_eq!(debug_quoted(s), format!("{s:?}"));
+        }
+        assert_eq!(uint_string(1234567), "1234567");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! the current page from [`Mirror::snapshot_json`]. Tests use it to check that
 //! `apply(snapshot, diffs) == fresh snapshot`.
 
-use std::fmt;
+use alloc::{string::String, vec::Vec};
+
+use core::fmt;
 
 use crate::mask;
 use crate::protocol::{
@@ -50,7 +52,7 @@ impl fmt::Display for MirrorError {
     }
 }
 
-impl std::error::Error for MirrorError {}
+impl core::error::Error for MirrorError {}
 
 impl From<TreeError> for MirrorError {
     fn from(e: TreeError) -> Self {
@@ -81,7 +83,7 @@ pub struct Mirror {
     pub scrolls: IdMap<(f64, f64)>,
     /// The last state op per key (stylesheets, selections, focus, media...): see
     /// [`Op::state_key`]. Written after the nodes of a snapshot, in key order (sheets first).
-    pub state: std::collections::BTreeMap<(u8, u32), Op>,
+    pub state: alloc::collections::BTreeMap<(u8, u32), Op>,
 }
 
 impl Mirror {
@@ -201,7 +203,9 @@ impl Mirror {
             // in the op.
             self.state.retain(|(k, g), op| match k {
                 0 => true,
-                7 | 8 => !matches!(op, Op::Focus { gid } | Op::Hover { gid } if gone.contains(gid)),
+                7 | 8 => {
+                    !matches!(op, Op::Focus { gid } | Op::Hover { gid } if gone.contains(&*gid))
+                }
                 _ => !gone.contains(g),
             });
         }

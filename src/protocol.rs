@@ -5,7 +5,9 @@
 //! The engine writes records with the functions in [`write`]; the server and the tests parse
 //! them into the owned types below.
 
-use std::fmt;
+use alloc::{format, string::String, string::ToString, vec, vec::Vec};
+
+use core::fmt;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -401,7 +403,7 @@ impl fmt::Display for ProtocolError {
     }
 }
 
-impl std::error::Error for ProtocolError {}
+impl core::error::Error for ProtocolError {}
 
 /// Largest message a server should accept (bytes).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -434,7 +436,7 @@ pub fn valid_session_key(key: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Deserialization of the array forms.
 
-struct Elements<'de, A: SeqAccess<'de>>(A, std::marker::PhantomData<&'de ()>);
+struct Elements<'de, A: SeqAccess<'de>>(A, core::marker::PhantomData<&'de ()>);
 
 impl<'de, A: SeqAccess<'de>> Elements<'de, A> {
     fn next<T: Deserialize<'de>>(&mut self, what: &'static str) -> Result<T, A::Error> {
@@ -498,7 +500,7 @@ impl<'de> Deserialize<'de> for RawRecord {
                 f.write_str("a node record array")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawRecord, A::Error> {
-                let mut s = Elements(seq, std::marker::PhantomData);
+                let mut s = Elements(seq, core::marker::PhantomData);
                 let delta: i64 = s.next("gid delta")?;
                 let depth: u32 = s.next("depth")?;
                 let k: u8 = s.next("kind")?;
@@ -581,7 +583,7 @@ impl<'de> Deserialize<'de> for Op {
                 f.write_str("a diff op array")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Op, A::Error> {
-                let mut s = Elements(seq, std::marker::PhantomData);
+                let mut s = Elements(seq, core::marker::PhantomData);
                 let code: String = s.next("op code")?;
                 let op = match code.as_str() {
                     "c" => {

@@ -3,7 +3,9 @@
 //!
 //! All pure: the browser edge (`web`) supplies time, randomness and storage.
 
-use std::collections::VecDeque;
+use alloc::{string::String, vec::Vec};
+
+use alloc::collections::VecDeque;
 
 /// Name of the session cookie and localStorage key.
 pub const STORAGE_KEY: &str = "glance_ssn_info";
@@ -28,13 +30,16 @@ impl SessionInfo {
     /// Encodes for a cookie value or localStorage: `v1.KEY.SID.GROUP.P`, each field
     /// percent-encoded, so the value is cookie-safe and small.
     pub fn encode(&self) -> String {
-        format!(
-            "v1.{}.{}.{}.{}",
-            percent_encode(&self.key),
-            percent_encode(&self.sid),
-            percent_encode(&self.group),
-            if self.paused { 1 } else { 0 }
-        )
+        [
+            "v1.",
+            &percent_encode(&self.key),
+            ".",
+            &percent_encode(&self.sid),
+            ".",
+            &percent_encode(&self.group),
+            if self.paused { ".1" } else { ".0" },
+        ]
+        .concat()
     }
 
     /// Decodes a stored value; `None` for anything malformed (treated as no session).
@@ -112,10 +117,13 @@ pub struct CookieOptions {
 /// The `document.cookie` assignment that stores `value` (or deletes it when `None`).
 /// `Path=/` so every page of the site sees it; `SameSite=Lax` (never `None` without `Secure`).
 pub fn cookie_assignment(value: Option<&str>, opts: &CookieOptions) -> String {
-    let mut s = format!(
-        "{STORAGE_KEY}={}; Path=/; SameSite=Lax",
-        value.unwrap_or("")
-    );
+    let mut s = [
+        STORAGE_KEY,
+        "=",
+        value.unwrap_or(""),
+        "; Path=/; SameSite=Lax",
+    ]
+    .concat();
     if let Some(d) = &opts.domain {
         s.push_str("; Domain=");
         s.push_str(d);
@@ -167,7 +175,13 @@ impl Backoff {
         if self.attempt >= self.max_attempts {
             return None;
         }
-        let exp = (self.base_ms * 2f64.powi(self.attempt as i32)).min(self.cap_ms);
+        // 2^attempt built from its bits (`powi` is not in `core`); exact, as `powi` is.
+        let pow2 = if self.attempt < 1024 {
+            f64::from_bits((1023 + u64::from(self.attempt)) << 52)
+        } else {
+            f64::INFINITY
+        };
+        let exp = (self.base_ms * pow2).min(self.cap_ms);
         self.attempt += 1;
         let r = random.clamp(0.0, 1.0);
         Some((exp / 2.0 + r * exp / 2.0) as u32)

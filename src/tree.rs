@@ -4,10 +4,13 @@
 //! with little memory, and the server's [`crate::mirror::Mirror`] adds the data on top.
 //! Every operation is iterative (no recursion), so hostile 10k-deep documents are fine.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use alloc::{string::String, vec, vec::Vec};
 
+use core::fmt;
+use core::hash::{BuildHasherDefault, Hasher};
+use hashbrown::{HashMap, HashSet};
+
+use crate::json::uint_string;
 use crate::protocol::{Gid, DOCUMENT};
 
 /// A fast hasher for dense integer ids (Fibonacci hashing); not DoS-resistant by design,
@@ -57,21 +60,34 @@ pub enum TreeError {
     TooLarge,
 }
 
-impl fmt::Display for TreeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TreeError {
+    /// What `Display` writes, built without `core::fmt` (kept out of the wasm module).
+    pub fn message(&self) -> String {
+        let n = |g: &Gid| uint_string(u64::from(*g));
         match self {
-            TreeError::Duplicate(g) => write!(f, "node {g} already exists"),
-            TreeError::Unknown(g) => write!(f, "unknown node {g}"),
-            TreeError::NotAChild { parent, child } => {
-                write!(f, "node {child} is neither a child of {parent} nor new")
-            }
-            TreeError::Repeated(g) => write!(f, "node {g} listed twice"),
-            TreeError::TooLarge => write!(f, "too many nodes"),
+            TreeError::Duplicate(g) => ["node ", &n(g), " already exists"].concat(),
+            TreeError::Unknown(g) => ["unknown node ", &n(g)].concat(),
+            TreeError::NotAChild { parent, child } => [
+                "node ",
+                &n(child),
+                " is neither a child of ",
+                &n(parent),
+                " nor new",
+            ]
+            .concat(),
+            TreeError::Repeated(g) => ["node ", &n(g), " listed twice"].concat(),
+            TreeError::TooLarge => "too many nodes".into(),
         }
     }
 }
 
-impl std::error::Error for TreeError {}
+impl fmt::Display for TreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl core::error::Error for TreeError {}
 
 #[derive(Debug, Clone, Default)]
 struct Slot {

@@ -5,6 +5,16 @@
 //! and scheme-relative, root-relative, query-, fragment- and path-relative references are
 //! joined to the base with dot segments removed.
 
+use alloc::{string::String, vec::Vec};
+use core::slice::SliceIndex;
+
+/// `&s[range]`, or `""` where a bound is not on a character boundary, which never happens here
+/// (every index comes from a search in the same string). Unlike indexing it cannot panic, so
+/// the panic-message code of `str` slicing stays out of the wasm module.
+fn sub<R: SliceIndex<str, Output = str>>(s: &str, range: R) -> &str {
+    s.get(range).unwrap_or("")
+}
+
 /// True when `s` starts with a URL scheme (`letter *(letter / digit / "+" / "-" / ".") ":"`).
 fn scheme_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -23,13 +33,25 @@ fn scheme_len(s: &str) -> Option<usize> {
 
 /// True for URLs that would run code or render active content in the mirror.
 pub fn is_dangerous(value: &str) -> bool {
-    let v: String = value
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
-        .take(16)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    v.starts_with("javascript:") || v.starts_with("vbscript:") || v.starts_with("data:text/html")
+    // The first 16 characters that are not ASCII whitespace or controls, lowercased, in a buffer
+    // (no allocation). A non-ASCII character becomes 0x80, which no prefix below contains.
+    let mut v = [0u8; 16];
+    let mut n = 0;
+    for c in value.chars() {
+        if n == v.len() {
+            break;
+        }
+        if !c.is_ascii_whitespace() && !c.is_ascii_control() {
+            v[n] = if c.is_ascii() {
+                (c as u8).to_ascii_lowercase()
+            } else {
+                0x80
+            };
+            n += 1;
+        }
+    }
+    let v = &v[..n];
+    v.starts_with(b"javascript:") || v.starts_with(b"vbscript:") || v.starts_with(b"data:text/html")
 }
 
 /// Splits an absolute URL into (scheme+authority, path, rest-from-? or #).
@@ -37,7 +59,7 @@ fn split(base: &str) -> (&str, &str, &str) {
     let Some(sl) = scheme_len(base) else {
         return (base, "", "");
     };
-    let after = &base[sl + 1..];
+    let after = sub(base, sl + 1..);
     let (auth_end, has_auth) = if let Some(rest) = after.strip_prefix("//") {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         (sl + 3 + end, true)
@@ -45,9 +67,13 @@ fn split(base: &str) -> (&str, &str, &str) {
         (sl + 1, false)
     };
     let _ = has_auth;
-    let rest = &base[auth_end..];
+    let rest = sub(base, auth_end..);
     let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
-    (&base[..auth_end], &rest[..path_end], &rest[path_end..])
+    (
+        sub(base, ..auth_end),
+        sub(rest, ..path_end),
+        sub(rest, path_end..),
+    )
 }
 
 fn remove_dot_segments(path: &str) -> String {
@@ -76,7 +102,7 @@ fn remove_dot_segments(path: &str) -> String {
     if joined.starts_with('/') {
         joined
     } else {
-        format!("/{joined}")
+        ["/", &joined].concat()
     }
 }
 
@@ -84,38 +110,40 @@ fn remove_dot_segments(path: &str) -> String {
 pub fn resolve(base: &str, rel: &str) -> String {
     let rel = rel.trim_matches(|c: char| c.is_ascii_whitespace());
     if scheme_len(rel).is_some() {
-        return rel.to_string();
+        return rel.into();
     }
     let (origin, path, tail) = split(base);
     if rel.is_empty() {
-        let q = tail.find('#').map(|i| &tail[..i]).unwrap_or(tail);
-        return format!("{origin}{path}{q}");
+        let q = tail.find('#').map(|i| sub(tail, ..i)).unwrap_or(tail);
+        return [origin, path, q].concat();
     }
     if let Some(r) = rel.strip_prefix("//") {
-        let scheme = scheme_len(base).map(|i| &base[..=i]).unwrap_or("https:");
-        return format!("{scheme}//{r}");
+        let scheme = scheme_len(base)
+            .map(|i| sub(base, ..=i))
+            .unwrap_or("https:");
+        return [scheme, "//", r].concat();
     }
     if rel.starts_with('#') {
-        let q = tail.find('#').map(|i| &tail[..i]).unwrap_or(tail);
-        return format!("{origin}{path}{q}{rel}");
+        let q = tail.find('#').map(|i| sub(tail, ..i)).unwrap_or(tail);
+        return [origin, path, q, rel].concat();
     }
     if rel.starts_with('?') {
-        return format!("{origin}{path}{rel}");
+        return [origin, path, rel].concat();
     }
     let (rel_path, rel_tail) = match rel.find(['?', '#']) {
-        Some(i) => (&rel[..i], &rel[i..]),
+        Some(i) => (sub(rel, ..i), sub(rel, i..)),
         None => (rel, ""),
     };
     let merged = if rel_path.starts_with('/') {
-        rel_path.to_string()
+        rel_path.into()
     } else {
         let dir = match path.rfind('/') {
-            Some(i) => &path[..=i],
+            Some(i) => sub(path, ..=i),
             None => "/",
         };
-        format!("{dir}{rel_path}")
+        [dir, rel_path].concat()
     };
-    format!("{origin}{}{rel_tail}", remove_dot_segments(&merged))
+    [origin, &remove_dot_segments(&merged), rel_tail].concat()
 }
 
 /// Resolves every candidate URL of a `srcset` value.
@@ -125,7 +153,7 @@ pub fn resolve_srcset(base: &str, srcset: &str) -> String {
         .map(|cand| {
             let cand = cand.trim();
             match cand.find(char::is_whitespace) {
-                Some(i) => format!("{} {}", resolve(base, &cand[..i]), cand[i..].trim()),
+                Some(i) => [&resolve(base, sub(cand, ..i)), " ", sub(cand, i..).trim()].concat(),
                 None if cand.is_empty() => String::new(),
                 None => resolve(base, cand),
             }
@@ -134,36 +162,46 @@ pub fn resolve_srcset(base: &str, srcset: &str) -> String {
         .join(", ")
 }
 
+/// True when `hay` contains `needle` (lowercase ASCII) in any ASCII case. A plain scan: `str`'s
+/// two-way searcher is larger, and no faster for these short needles.
+fn contains_ignore_ascii_case(hay: &str, needle: &[u8]) -> bool {
+    let h = hay.as_bytes();
+    (0..(h.len() + 1).saturating_sub(needle.len())).any(|i| {
+        h[i].to_ascii_lowercase() == needle[0]
+            && h[i..i + needle.len()].eq_ignore_ascii_case(needle)
+    })
+}
+
 /// Rewrites `url(...)` and `@import "..."` references in CSS text to absolute URLs.
 /// Returns `None` when nothing changed (the common case; no allocation).
 pub fn rewrite_css(base: &str, css: &str) -> Option<String> {
-    let lower = css.to_ascii_lowercase();
-    if !lower.contains("url(") && !lower.contains("@import") {
+    if !contains_ignore_ascii_case(css, b"url(") && !contains_ignore_ascii_case(css, b"@import") {
         return None;
     }
+    let lower = css.to_ascii_lowercase();
     let mut out = String::with_capacity(css.len() + 64);
     let mut i = 0;
     let bytes = css.as_bytes();
     let mut changed = false;
     while i < css.len() {
-        if lower[i..].starts_with("url(") {
-            out.push_str(&css[i..i + 4]);
+        if sub(&lower, i..).starts_with("url(") {
+            out.push_str(sub(css, i..i + 4));
             i += 4;
-            let rest = &css[i..];
+            let rest = sub(css, i..);
             let trimmed = rest.trim_start();
             let ws = rest.len() - trimmed.len();
             let (inner, consumed) = match trimmed.chars().next() {
-                Some(q @ ('"' | '\'')) => match trimmed[1..].find(q) {
-                    Some(end) => (&trimmed[1..1 + end], ws + end + 2),
+                Some(q @ ('"' | '\'')) => match sub(trimmed, 1..).find(q) {
+                    Some(end) => (sub(trimmed, 1..1 + end), ws + end + 2),
                     None => break,
                 },
                 _ => match trimmed.find(')') {
-                    Some(end) => (trimmed[..end].trim_end(), ws + end),
+                    Some(end) => (sub(trimmed, ..end).trim_end(), ws + end),
                     None => break,
                 },
             };
             if inner.starts_with("data:") || inner.starts_with('#') {
-                out.push_str(&css[i..i + consumed]);
+                out.push_str(sub(css, i..i + consumed));
             } else {
                 let abs = resolve(base, inner);
                 out.push('"');
@@ -172,17 +210,17 @@ pub fn rewrite_css(base: &str, css: &str) -> Option<String> {
                 changed = true;
             }
             i += consumed;
-        } else if lower[i..].starts_with("@import") {
-            out.push_str(&css[i..i + 7]);
+        } else if sub(&lower, i..).starts_with("@import") {
+            out.push_str(sub(css, i..i + 7));
             i += 7;
-            let rest = &css[i..];
+            let rest = sub(css, i..);
             let trimmed = rest.trim_start();
             let ws = rest.len() - trimmed.len();
             if let Some(q @ ('"' | '\'')) = trimmed.chars().next() {
-                if let Some(end) = trimmed[1..].find(q) {
-                    out.push_str(&rest[..ws]);
+                if let Some(end) = sub(trimmed, 1..).find(q) {
+                    out.push_str(sub(rest, ..ws));
                     out.push('"');
-                    out.push_str(&resolve(base, &trimmed[1..1 + end]).replace('"', "%22"));
+                    out.push_str(&resolve(base, sub(trimmed, 1..1 + end)).replace('"', "%22"));
                     out.push('"');
                     i += ws + end + 2;
                     changed = true;
@@ -190,12 +228,12 @@ pub fn rewrite_css(base: &str, css: &str) -> Option<String> {
             }
         } else {
             let ch_len = utf8_len(bytes[i]);
-            out.push_str(&css[i..i + ch_len]);
+            out.push_str(sub(css, i..i + ch_len));
             i += ch_len;
         }
     }
     if i < css.len() {
-        out.push_str(&css[i..]);
+        out.push_str(sub(css, i..));
     }
     changed.then_some(out)
 }
@@ -246,6 +284,9 @@ mod tests {
         assert!(is_dangerous("data:text/html,<script>"));
         assert!(!is_dangerous("data:image/png;base64,AAA"));
         assert!(!is_dangerous("/javascript/app.js"));
+        assert!(is_dangerous("\u{1}jav\u{0}ascript:x"));
+        assert!(!is_dangerous("é javascript:x"));
+        assert!(!is_dangerous("\u{ff4a}avascript:x"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! a task of its own while the socket connects, so that cost moves off the session's path.
 //! Nothing here touches the page or the network; the messages are thrown away.
 
+use alloc::{string::String, vec::Vec};
+
 use crate::capture::{entry, flag, CaptureError, Flat, FlatBuilder, PageMeta, Recorder};
 use crate::protocol::kind;
 

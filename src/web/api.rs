@@ -5,7 +5,7 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::engine::{Handle, EMIT};
+use super::engine::Handle;
 
 /// The visitor engine, one per page.
 #[wasm_bindgen]
@@ -14,8 +14,8 @@ pub struct Engine {
     _pagehide: Option<Closure<dyn FnMut()>>,
 }
 
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("Engine")
     }
 }
@@ -26,15 +26,14 @@ impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new(config_json: &str, emit: js_sys::Function) -> Result<Engine, JsValue> {
         let cfg = super::wire::config(config_json).map_err(|e| JsValue::from_str(&e))?;
-        EMIT.with(|e| *e.borrow_mut() = Some(emit.clone()));
         let handle = Handle::new(cfg, emit);
         // A cross-origin frame with its own tag also offers itself to the page around it.
         let _ = super::dom::frame_link();
-        let weak = std::rc::Rc::downgrade(&handle.rc);
+        let weak = alloc::rc::Rc::downgrade(&handle.rc);
         let pagehide = Closure::<dyn FnMut()>::new(move || {
             super::engine::with_engine(&weak, |i| i.page_hide())
         });
-        if let Some(w) = web_sys::window() {
+        if let Some(w) = super::window() {
             let _ =
                 w.add_event_listener_with_callback("pagehide", pagehide.as_ref().unchecked_ref());
         }
@@ -78,7 +77,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let (Some(w), Some(c)) = (web_sys::window(), &self._pagehide) {
+        if let (Some(w), Some(c)) = (super::window(), &self._pagehide) {
             let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
         }
     }

@@ -1,5 +1,7 @@
 //! Bindings to `dom.js`, the JS walker and mutation collector (one crossing per batch).
 
+use alloc::{string::String, vec::Vec};
+
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/src/web/dom.js")]

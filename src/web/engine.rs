@@ -2,13 +2,13 @@
 //! with backoff and resend, pause, end. Events are queued while the state is borrowed and
 //! delivered after, so a listener may call back into the engine safely.
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use alloc::rc::{Rc, Weak};
+use alloc::{boxed::Box, string::String, string::ToString, vec::Vec};
+use core::cell::RefCell;
 
-use crate::json::{string_array, Obj};
+use crate::json::{self, string_array, Obj};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 use super::dom::{self, Batch, DomCapture};
 use super::socket::{SnapStream, Socket};
@@ -43,9 +43,14 @@ enum Phase {
     Reconnecting,
 }
 
+/// A Rust callback handed to JS that takes one value.
+type JsCallback = Closure<dyn FnMut(JsValue)>;
+
 /// Shared engine state.
 pub struct Inner {
     me: Weak<RefCell<Inner>>,
+    /// The loader's `emit(name, payload)`.
+    emit: js_sys::Function,
     cfg: Config,
     store: Store,
     phase: Phase,
@@ -78,38 +83,47 @@ pub struct Inner {
     start_timer: Option<Timeout>,
     /// The recorder's warm-up run (once per page; kept so that it is not cancelled).
     warm_timer: Option<Timeout>,
+    /// The running snapshot's chunk callback and its promise's two reactions.
+    snapshot_reactions: Option<[JsCallback; 3]>,
     events: Vec<(&'static str, String)>,
 }
 
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Inner").field("phase", &self.phase).finish()
     }
 }
 
 /// Runs `f` on the state, then delivers the events it queued (outside the borrow).
-pub fn run<R>(
-    rc: &Rc<RefCell<Inner>>,
-    emit: &js_sys::Function,
-    f: impl FnOnce(&mut Inner) -> R,
-) -> Option<R> {
-    let (r, events) = {
+pub fn run<R>(rc: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+    let (r, events, emit) = {
         let mut inner = rc.try_borrow_mut().ok()?;
         let r = f(&mut inner);
-        (r, std::mem::take(&mut inner.events))
+        let events = core::mem::take(&mut inner.events);
+        let emit = (!events.is_empty()).then(|| inner.emit.clone());
+        (r, events, emit)
     };
+    if let Some(emit) = emit {
+        deliver(events, &emit);
+    }
+    Some(r)
+}
+
+/// Calls `emit(name, payload)` for each queued event. Not generic and never inlined: one copy
+/// serves every instance of [`run`].
+#[inline(never)]
+fn deliver(events: Vec<(&'static str, String)>, emit: &js_sys::Function) {
     for (name, payload) in events {
         let js = js_sys::JSON::parse(&payload).unwrap_or(JsValue::NULL);
         let _ = emit.call2(&JsValue::NULL, &JsValue::from_str(name), &js);
     }
-    Some(r)
 }
 
 /// Runs `f` on the engine behind `me` (if it still exists) and delivers the events it queued:
 /// what every callback from JS (socket, capture, timers) does.
 pub fn with_engine(me: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
-    if let (Some(rc), Some(emit)) = (me.upgrade(), EMIT.with(|e| e.borrow().clone())) {
-        run(&rc, &emit, f);
+    if let Some(rc) = me.upgrade() {
+        run(&rc, f);
     }
 }
 
@@ -123,7 +137,7 @@ fn random_hex(n: usize) -> String {
 }
 
 fn location() -> (String, String, String) {
-    let loc = web_sys::window().map(|w| w.location());
+    let loc = super::window().map(|w| w.location());
     let get = |f: fn(&web_sys::Location) -> Result<String, JsValue>| {
         loc.as_ref().and_then(|l| f(l).ok()).unwrap_or_default()
     };
@@ -137,7 +151,6 @@ fn location() -> (String, String, String) {
 /// The engine handle kept by the exported `Engine`.
 pub struct Handle {
     pub rc: Rc<RefCell<Inner>>,
-    pub emit: js_sys::Function,
 }
 
 impl Handle {
@@ -147,6 +160,7 @@ impl Handle {
         let rc = Rc::new_cyclic(|me| {
             RefCell::new(Inner {
                 me: me.clone(),
+                emit,
                 paused: cfg.startpaused,
                 store,
                 cfg,
@@ -158,7 +172,7 @@ impl Handle {
                 socket: None,
                 capture: None,
                 notify: None,
-                recorder: Recorder::new(format!("p-{}", random_hex(12))),
+                recorder: Recorder::new(["p-", &random_hex(12)].concat()),
                 outbox: Outbox::new(OUTBOX_LIMIT),
                 backoff: Backoff::default(),
                 masks: None,
@@ -172,10 +186,11 @@ impl Handle {
                 reconnect_timer: None,
                 warm_timer: None,
                 start_timer: None,
+                snapshot_reactions: None,
                 events: Vec::new(),
             })
         });
-        let h = Handle { rc, emit };
+        let h = Handle { rc };
         h.run(|i| {
             if let Some(info) = i.store.load().filter(|s| s.group == i.cfg.groupid) {
                 i.paused = info.paused;
@@ -190,7 +205,7 @@ impl Handle {
 
     /// Runs `f` with the state and delivers queued events.
     pub fn run<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
-        run(&self.rc, &self.emit, f)
+        run(&self.rc, f)
     }
 }
 
@@ -199,18 +214,9 @@ impl Inner {
         self.events.push((name, payload));
     }
 
-    fn error(&mut self, code: &str, msg: impl Into<String>) {
-        let payload = Obj::new()
-            .str("code", code)
-            .str("msg", &msg.into())
-            .finish();
+    fn error(&mut self, code: &str, msg: &str) {
+        let payload = Obj::new().str("code", code).str("msg", msg).finish();
         self.event("error", payload);
-    }
-
-    fn handle(&self) -> Option<(Rc<RefCell<Inner>>, js_sys::Function)> {
-        // The emit function is kept by the exported Engine; callbacks look it up through GLANCE's
-        // closure stored in `EMIT` below.
-        Some((self.me.upgrade()?, EMIT.with(|e| e.borrow().clone())?))
     }
 
     /// Whether a session is running on this page.
@@ -283,9 +289,9 @@ impl Inner {
 
     fn on_open(&mut self) {
         let (_, _, href) = location();
-        let doc = web_sys::window().and_then(|w| w.document());
+        let doc = super::window().and_then(|w| w.document());
         let title = doc.map(|d| d.title()).unwrap_or_default();
-        let ua = web_sys::window()
+        let ua = super::window()
             .and_then(|w| w.navigator().user_agent().ok())
             .unwrap_or_default();
         let key = self
@@ -339,7 +345,7 @@ impl Inner {
                 self.end_local(if visitor { "visitor" } else { "agent" });
             }
             ServerMsg::Error(code, msg) => {
-                self.error(&code, msg);
+                self.error(&code, &msg);
                 if self.phase == Phase::Starting && !self.continuing {
                     self.teardown();
                 } else {
@@ -364,7 +370,12 @@ impl Inner {
                     let bad = masks.get(i as usize).cloned().unwrap_or_default();
                     self.error(
                         "maskingerror",
-                        format!("invalid mask selector {bad:?}: no page content is sent"),
+                        &[
+                            "invalid mask selector ",
+                            &json::debug_quoted(&bad),
+                            ": no page content is sent",
+                        ]
+                        .concat(),
                     );
                     self.send_text(END_MSG);
                     self.end_local("error");
@@ -386,7 +397,7 @@ impl Inner {
         if let Err(why) = self.store.save(&info) {
             self.error(
                 "service",
-                format!("{why}: the session will not continue on other pages"),
+                &[&why, ": the session will not continue on other pages"].concat(),
             );
         }
         self.info = Some(info);
@@ -504,14 +515,24 @@ impl Inner {
             Err(_) => return,
         };
         self.snapshotting = true;
-        let Some((rc, emit)) = self.handle() else {
+        let Some(rc) = self.me.upgrade() else {
             return;
         };
-        wasm_bindgen_futures::spawn_local(async move {
-            let res = JsFuture::from(promise).await;
-            drop(on_chunk);
-            run(&rc, &emit, move |i| i.finish_snapshot(res.is_ok()));
-        });
+        // The promise's reactions hold the engine (and `on_chunk`) until the walk settles, as a
+        // spawned future would, without shipping a futures executor; settling releases them.
+        let reaction = |walked: bool, rc: Rc<RefCell<Inner>>| {
+            Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                let held = run(&rc, |i| {
+                    let held = i.snapshot_reactions.take();
+                    i.finish_snapshot(walked);
+                    held
+                });
+                drop(held);
+            })
+        };
+        let (done, failed) = (reaction(true, rc.clone()), reaction(false, rc));
+        let _ = promise.then2(&done, &failed);
+        self.snapshot_reactions = Some([on_chunk, done, failed]);
     }
 
     fn snapshot_chunk(&mut self, batch: Batch) {
@@ -526,7 +547,7 @@ impl Inner {
             strs: &strs,
         }) {
             self.snapshot_failed = true;
-            self.error("service", format!("snapshot failed: {e}"));
+            self.error("service", &["snapshot failed: ", &e.message()].concat());
             return;
         }
         if let Some(stream) = &self.snap_stream {
@@ -555,7 +576,7 @@ impl Inner {
             }
             _ => stream.discard(),
         }
-        if std::mem::take(&mut self.snapshot_again) {
+        if core::mem::take(&mut self.snapshot_again) {
             self.begin_snapshot();
         }
     }
@@ -748,9 +769,4 @@ impl Inner {
         self.teardown();
         self.event("sessionend", Obj::new().str("reason", reason).finish());
     }
-}
-
-thread_local! {
-    /// The loader's `emit(name, payload)` function, for callbacks that only hold a `Weak`.
-    pub static EMIT: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
 }

@@ -1,6 +1,8 @@
 //! A WebSocket whose handlers live exactly as long as it does: dropping it detaches them and
 //! closes the connection, so no callback ever reaches a dropped engine.
 
+use alloc::string::String;
+
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
@@ -60,8 +62,8 @@ pub struct Socket {
     _close: Closure<dyn FnMut(CloseEvent)>,
 }
 
-impl std::fmt::Debug for Socket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Socket")
             .field("url", &self.ws.url())
             .finish()

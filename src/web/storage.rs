@@ -2,6 +2,8 @@
 //! Storage that throws (blocked cookies, private mode, quota) never breaks the page: the
 //! failure is reported to the caller, which keeps the session for the current page.
 
+use alloc::string::String;
+
 use wasm_bindgen::JsCast;
 use web_sys::HtmlDocument;
 
@@ -16,14 +18,11 @@ pub struct Store {
 }
 
 fn html_document() -> Option<HtmlDocument> {
-    web_sys::window()?
-        .document()?
-        .dyn_into::<HtmlDocument>()
-        .ok()
+    super::window()?.document()?.dyn_into::<HtmlDocument>().ok()
 }
 
 fn local_storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
+    super::window()?.local_storage().ok().flatten()
 }
 
 impl Store {
