@@ -1282,6 +1282,45 @@ impl FlatBuilder {
         self.new_names.push(name.to_string());
         (self.names.len() - 1) as u32
     }
+    /// Writes an element's NODE entry (a mask size or value, when flagged, follows it).
+    pub fn element(
+        &mut self,
+        flags: u32,
+        gid: Gid,
+        parent: Gid,
+        tag: &str,
+        attrs: &[(&str, &str)],
+    ) {
+        self.ints
+            .extend([entry::NODE, flags, gid, parent, kind::ELEMENT as u32]);
+        let t = self.name(tag);
+        self.ints.extend([t, attrs.len() as u32]);
+        for (n, v) in attrs {
+            let id = self.name(n);
+            self.ints.push(id);
+            self.string(v);
+        }
+    }
+
+    /// Writes a text, comment or doctype NODE entry.
+    pub fn leaf(&mut self, gid: Gid, parent: Gid, k: u8, data: &str) {
+        self.ints.extend([entry::NODE, 0, gid, parent, k as u32]);
+        self.string(data);
+    }
+
+    /// Writes a content root's NODE entry (`kind::DOCUMENT` with its base URL, or
+    /// `kind::SHADOW` with its mode).
+    pub fn root(&mut self, gid: Gid, host: Gid, k: u8, info: &str) {
+        self.ints.extend([entry::NODE, 0, gid, host, k as u32]);
+        let name = self.name(if k == kind::DOCUMENT {
+            "#document"
+        } else {
+            "#shadow-root"
+        });
+        self.ints.push(name);
+        self.string(info);
+    }
+
     /// Pushes a string (its UTF-16 length into `ints`).
     pub fn string(&mut self, s: &str) {
         self.ints.push(s.encode_utf16().count() as u32);

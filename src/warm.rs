@@ -20,32 +20,6 @@ const LINK_TEXT: u32 = 8;
 const INPUT: u32 = 10;
 const ADDED: u32 = 15;
 
-/// Writes an element's NODE entry.
-fn element(
-    fb: &mut FlatBuilder,
-    flags: u32,
-    gid: u32,
-    parent: u32,
-    tag: &str,
-    attrs: &[(&str, &str)],
-) {
-    fb.ints
-        .extend([entry::NODE, flags, gid, parent, kind::ELEMENT as u32]);
-    let t = fb.name(tag);
-    fb.ints.extend([t, attrs.len() as u32]);
-    for (n, v) in attrs {
-        let id = fb.name(n);
-        fb.ints.push(id);
-        fb.string(v);
-    }
-}
-
-/// Writes a text, comment or doctype NODE entry.
-fn leaf(fb: &mut FlatBuilder, gid: u32, parent: u32, k: u8, text: &str) {
-    fb.ints.extend([entry::NODE, 0, gid, parent, k as u32]);
-    fb.string(text);
-}
-
 /// Hands what `fb` holds to `rec` and runs `f` on it.
 fn feed<T>(
     rec: &mut Recorder,
@@ -78,17 +52,11 @@ pub fn run() -> Result<Vec<String>, CaptureError> {
     let mut snap = String::new();
     rec.snapshot_begin(&meta);
 
-    leaf(&mut fb, 1, 0, kind::DOCTYPE, "html");
-    element(&mut fb, 0, HTML, 0, "html", &[("lang", "en")]);
-    element(&mut fb, 0, 3, HTML, "head", &[]);
-    element(&mut fb, 0, 4, 3, "style", &[]);
-    leaf(
-        &mut fb,
-        5,
-        4,
-        kind::TEXT,
-        "a{background:url(i.png)}@import 'x.css';",
-    );
+    fb.leaf(1, 0, kind::DOCTYPE, "html");
+    fb.element(0, HTML, 0, "html", &[("lang", "en")]);
+    fb.element(0, 3, HTML, "head", &[]);
+    fb.element(0, 4, 3, "style", &[]);
+    fb.leaf(5, 4, kind::TEXT, "a{background:url(i.png)}@import 'x.css';");
     feed(&mut rec, &mut fb, |r, f| r.snapshot_chunk(f))?;
     rec.snapshot_drain(|t| snap.push_str(t));
 
@@ -97,51 +65,23 @@ pub fn run() -> Result<Vec<String>, CaptureError> {
         ("style", "background:url('b.png')"),
         ("onclick", "x()"),
     ];
-    element(&mut fb, 0, BODY, HTML, "body", &body_attrs);
-    element(
-        &mut fb,
-        0,
-        LINK,
-        BODY,
-        "a",
-        &[("href", "../x?y=1"), ("title", "t")],
-    );
-    leaf(
-        &mut fb,
-        LINK_TEXT,
-        LINK,
-        kind::TEXT,
-        "link \"text\"\n\u{e9}",
-    );
+    fb.element(0, BODY, HTML, "body", &body_attrs);
+    fb.element(0, LINK, BODY, "a", &[("href", "../x?y=1"), ("title", "t")]);
+    fb.leaf(LINK_TEXT, LINK, kind::TEXT, "link \"text\"\n\u{e9}");
     let srcset = [
         ("src", "i.png"),
         ("srcset", "i.png 1x, j.png 2x"),
         ("alt", "a"),
     ];
-    element(&mut fb, 0, 9, BODY, "img", &srcset);
-    element(
-        &mut fb,
-        flag::HAS_VALUE,
-        INPUT,
-        BODY,
-        "input",
-        &[("type", "text")],
-    );
+    fb.element(0, 9, BODY, "img", &srcset);
+    fb.element(flag::HAS_VALUE, INPUT, BODY, "input", &[("type", "text")]);
     fb.string("value");
-    element(&mut fb, flag::MASK, 11, BODY, "div", &[("id", "secret")]);
+    fb.element(flag::MASK, 11, BODY, "div", &[("id", "secret")]);
     fb.ints.extend([100, 20]);
-    leaf(&mut fb, 12, BODY, kind::COMMENT, "c");
-    element(
-        &mut fb,
-        flag::NS_SVG,
-        13,
-        BODY,
-        "svg",
-        &[("viewBox", "0 0 1 1")],
-    );
+    fb.leaf(12, BODY, kind::COMMENT, "c");
+    fb.element(flag::NS_SVG, 13, BODY, "svg", &[("viewBox", "0 0 1 1")]);
     let box_attrs = [("type", "checkbox")];
-    element(
-        &mut fb,
+    fb.element(
         flag::HAS_CHECKED | flag::CHECKED,
         14,
         BODY,
@@ -157,17 +97,10 @@ pub fn run() -> Result<Vec<String>, CaptureError> {
     fb.ints
         .extend([entry::CHILDREN, BODY, 10, LINK, 9, INPUT, 11, 12, 13, 14]);
     fb.ints.extend([ADDED, ADDED + 2, ADDED + 3]);
-    element(&mut fb, 0, ADDED, BODY, "p", &[("class", "new")]);
-    leaf(&mut fb, ADDED + 1, ADDED, kind::TEXT, "added");
-    leaf(&mut fb, ADDED + 2, BODY, kind::TEXT, "tail");
-    element(
-        &mut fb,
-        0,
-        ADDED + 3,
-        BODY,
-        "a",
-        &[("href", "javascript:x()")],
-    );
+    fb.element(0, ADDED, BODY, "p", &[("class", "new")]);
+    fb.leaf(ADDED + 1, ADDED, kind::TEXT, "added");
+    fb.leaf(ADDED + 2, BODY, kind::TEXT, "tail");
+    fb.element(0, ADDED + 3, BODY, "a", &[("href", "javascript:x()")]);
     fb.ints.push(entry::END);
     let href = fb.name("href");
     fb.ints.extend([entry::ATTRS, LINK, 0, 0, 0, 2, href, 1]);

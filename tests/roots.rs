@@ -9,42 +9,6 @@ use glance_cobrowse::protocol::{kind, parse_visitor, NodeData, VisitorMsg};
 const PAGE: &str = "https://shop.example/a/page.html";
 const FRAME_BASE: &str = "https://shop.example/frames/inner/child.html";
 
-fn element(
-    fb: &mut FlatBuilder,
-    flags: u32,
-    gid: u32,
-    parent: u32,
-    tag: &str,
-    attrs: &[(&str, &str)],
-) {
-    fb.ints
-        .extend([entry::NODE, flags, gid, parent, kind::ELEMENT as u32]);
-    let t = fb.name(tag);
-    fb.ints.extend([t, attrs.len() as u32]);
-    for (n, v) in attrs {
-        let id = fb.name(n);
-        fb.ints.push(id);
-        fb.string(v);
-    }
-}
-
-fn text(fb: &mut FlatBuilder, gid: u32, parent: u32, data: &str) {
-    fb.ints
-        .extend([entry::NODE, 0, gid, parent, kind::TEXT as u32]);
-    fb.string(data);
-}
-
-fn root(fb: &mut FlatBuilder, gid: u32, host: u32, k: u8, info: &str) {
-    fb.ints.extend([entry::NODE, 0, gid, host, k as u32]);
-    let name = fb.name(if k == kind::DOCUMENT {
-        "#document"
-    } else {
-        "#shadow-root"
-    });
-    fb.ints.push(name);
-    fb.string(info);
-}
-
 fn run(rec: &mut Recorder, fb: &mut FlatBuilder, snapshot: bool) -> Option<String> {
     rec.add_names(&fb.take_new_names());
     let (ints, strs) = fb.take();
@@ -76,28 +40,21 @@ fn apply(m: &mut Mirror, msg: &str) {
 
 /// html > body > [custom host with a shadow root, iframe with a document].
 fn page(fb: &mut FlatBuilder) {
-    element(fb, 0, 1, 0, "html", &[]);
-    element(fb, 0, 2, 1, "body", &[]);
-    element(fb, 0, 3, 2, "x-card", &[]);
-    root(fb, 4, 3, kind::SHADOW, "open");
-    element(fb, 0, 5, 4, "p", &[("id", "in-shadow")]);
-    text(fb, 6, 5, "shadow text");
-    element(fb, flag::MASK, 7, 4, "div", &[("class", "secret")]);
+    fb.element(0, 1, 0, "html", &[]);
+    fb.element(0, 2, 1, "body", &[]);
+    fb.element(0, 3, 2, "x-card", &[]);
+    fb.root(4, 3, kind::SHADOW, "open");
+    fb.element(0, 5, 4, "p", &[("id", "in-shadow")]);
+    fb.leaf(6, 5, kind::TEXT, "shadow text");
+    fb.element(flag::MASK, 7, 4, "div", &[("class", "secret")]);
     fb.ints.extend([120, 20]);
-    text(fb, 8, 3, "light child");
-    element(fb, 0, 9, 2, "iframe", &[("src", "inner/child.html")]);
-    root(fb, 10, 9, kind::DOCUMENT, FRAME_BASE);
-    element(fb, 0, 11, 10, "html", &[]);
-    element(
-        fb,
-        0,
-        12,
-        11,
-        "body",
-        &[("style", "background:url(bg.png)")],
-    );
-    element(fb, 0, 13, 12, "a", &[("href", "../next.html")]);
-    text(fb, 14, 13, "next");
+    fb.leaf(8, 3, kind::TEXT, "light child");
+    fb.element(0, 9, 2, "iframe", &[("src", "inner/child.html")]);
+    fb.root(10, 9, kind::DOCUMENT, FRAME_BASE);
+    fb.element(0, 11, 10, "html", &[]);
+    fb.element(0, 12, 11, "body", &[("style", "background:url(bg.png)")]);
+    fb.element(0, 13, 12, "a", &[("href", "../next.html")]);
+    fb.leaf(14, 13, kind::TEXT, "next");
 }
 
 #[test]
@@ -141,10 +98,10 @@ fn roots_travel_as_first_children_with_their_own_base() {
     // Diffs: a child added inside the shadow root, one added to the frame's body (relative URL
     // against the frame), and the host's light children changed with the root listed first.
     fb.ints.extend([entry::CHILDREN, 4, 3, 5, 7, 15]);
-    element(&mut fb, 0, 15, 4, "img", &[("src", "pic.png")]);
+    fb.element(0, 15, 4, "img", &[("src", "pic.png")]);
     fb.ints.push(entry::END);
     fb.ints.extend([entry::CHILDREN, 12, 2, 13, 16]);
-    element(&mut fb, 0, 16, 12, "img", &[("src", "pic.png")]);
+    fb.element(0, 16, 12, "img", &[("src", "pic.png")]);
     fb.ints.push(entry::END);
     fb.ints.extend([entry::CHILDREN, 3, 1, 4, entry::END]);
     let diff = run(&mut rec, &mut fb, false).expect("a diff");
@@ -159,8 +116,8 @@ fn roots_travel_as_first_children_with_their_own_base() {
 
     // A new document in the frame (navigation) replaces the old one and its subtree.
     fb.ints.extend([entry::CHILDREN, 9, 1, 20]);
-    root(&mut fb, 20, 9, kind::DOCUMENT, "https://other.example/x/");
-    element(&mut fb, 0, 21, 20, "a", &[("href", "m.html")]);
+    fb.root(20, 9, kind::DOCUMENT, "https://other.example/x/");
+    fb.element(0, 21, 20, "a", &[("href", "m.html")]);
     fb.ints.push(entry::END);
     let diff = run(&mut rec, &mut fb, false).expect("a diff");
     apply(&mut m, &diff);
@@ -185,7 +142,7 @@ fn a_masked_host_hides_its_shadow_root() {
     assert!(m.node(5).is_none());
     // Nothing may be added below it any more, in the root or the light DOM.
     fb.ints.extend([entry::CHILDREN, 4, 1, 30]);
-    text(&mut fb, 30, 4, "LEAK");
+    fb.leaf(30, 4, kind::TEXT, "LEAK");
     fb.ints.push(entry::END);
     let diff = run(&mut rec, &mut fb, false);
     assert!(

@@ -311,12 +311,7 @@ export class DomCapture {
     active = this;
     watchAttachShadow();
     this.mo.observe(document, OBSERVE);
-    const opts = { capture: true, passive: true };
-    document.addEventListener('input', this.onInput, opts);
-    document.addEventListener('change', this.onInput, opts);
-    document.addEventListener('scroll', this.onScroll, opts);
-    document.addEventListener('load', this.onLoad, opts);
-    this.listenState(document);
+    this.listeners(document, true);
     window.addEventListener('message', this.onMessage);
     window.addEventListener('resize', this.onResize, { passive: true });
     this.canvasTimer = setInterval(() => this.canvasTick(), CANVAS_MS);
@@ -328,12 +323,7 @@ export class DomCapture {
     this.poll = 0;
     this.running = false;
     this.mo.disconnect();
-    const opts = { capture: true, passive: true };
-    document.removeEventListener('input', this.onInput, opts);
-    document.removeEventListener('change', this.onInput, opts);
-    document.removeEventListener('scroll', this.onScroll, opts);
-    document.removeEventListener('load', this.onLoad, opts);
-    this.unlistenState(document);
+    this.listeners(document, false);
     window.removeEventListener('message', this.onMessage);
     for (const f of this.frames.values()) this.postFrame(f.el, { glance: 'frame-end' });
     this.frames.clear(); this.xframes.clear(); this.frameOut = [];
@@ -343,7 +333,7 @@ export class DomCapture {
     this.rootMo.disconnect();
     if (active === this) active = null;
     this.later = [];
-    for (const r of this.listened) { this.unlisten(r); this.unlistenState(r); }
+    for (const r of this.listened) this.listeners(r, false);
     this.listened.clear();
     this.hostsChanged.clear();
     if (this.timer) clearTimeout(this.timer);
@@ -441,35 +431,24 @@ export class DomCapture {
     if (this.listened.has(root)) return;
     this.listened.add(root);
     this.rootMo.observe(root, OBSERVE);
-    const opts = { capture: true, passive: true };
-    root.addEventListener('input', this.onInput, opts);
-    root.addEventListener('change', this.onInput, opts);
-    root.addEventListener('scroll', this.onScroll, opts);
-    if (root.nodeType === 9) root.addEventListener('load', this.onLoad, opts);
-    this.listenState(root);
+    this.listeners(root, true);
   }
 
-  /** Listeners for focus, hover, media and top-layer state (on the document and each root). */
-  listenState(root) {
+  /**
+   * Adds (`on`) or removes every capture listener of a document or content root: input values,
+   * scrolls, frame loads, focus, hover, media and top-layer state (events that do not leave a
+   * shadow root or frame are listened for on each).
+   */
+  listeners(root, on) {
     const opts = { capture: true, passive: true };
-    root.addEventListener('focusin', this.onFocus, opts);
-    root.addEventListener('focusout', this.onFocus, opts);
-    root.addEventListener('pointerover', this.onPointer, opts);
-    root.addEventListener('pointerout', this.onPointer, opts);
-    for (const t of ['play', 'pause', 'seeked', 'ratechange', 'volumechange']) root.addEventListener(t, this.onMedia, opts);
-    root.addEventListener('toggle', this.onToggle, opts);
-    root.addEventListener('close', this.onToggle, opts);
-  }
-
-  unlistenState(root) {
-    const opts = { capture: true, passive: true };
-    root.removeEventListener('focusin', this.onFocus, opts);
-    root.removeEventListener('focusout', this.onFocus, opts);
-    root.removeEventListener('pointerover', this.onPointer, opts);
-    root.removeEventListener('pointerout', this.onPointer, opts);
-    for (const t of ['play', 'pause', 'seeked', 'ratechange', 'volumechange']) root.removeEventListener(t, this.onMedia, opts);
-    root.removeEventListener('toggle', this.onToggle, opts);
-    root.removeEventListener('close', this.onToggle, opts);
+    const f = on ? 'addEventListener' : 'removeEventListener';
+    for (const [type, handler] of [['input', this.onInput], ['change', this.onInput],
+      ['scroll', this.onScroll], ['load', this.onLoad], ['focusin', this.onFocus], ['focusout', this.onFocus],
+      ['pointerover', this.onPointer], ['pointerout', this.onPointer], ['play', this.onMedia],
+      ['pause', this.onMedia], ['seeked', this.onMedia], ['ratechange', this.onMedia],
+      ['volumechange', this.onMedia], ['toggle', this.onToggle], ['close', this.onToggle]]) {
+      root[f](type, handler, opts);
+    }
   }
 
   /** A stylesheet changed through the CSSOM. */
@@ -629,14 +608,6 @@ export class DomCapture {
       sent = true;
     }
     if (sent) this.schedule();
-  }
-
-  unlisten(root) {
-    const opts = { capture: true, passive: true };
-    root.removeEventListener('input', this.onInput, opts);
-    root.removeEventListener('change', this.onInput, opts);
-    root.removeEventListener('scroll', this.onScroll, opts);
-    root.removeEventListener('load', this.onLoad, opts);
   }
 
   resume() {
