@@ -4,6 +4,7 @@
 #   make test    every test layer (fmt, clippy, native, wasm-in-browser, loader, e2e)
 #   make e2e     only the end-to-end layer (builds first)
 #   make bench   snapshot measurement in headless Chromium
+#   make package self-hosting package: dist/package/glance-cobrowse-<version>/ + .tar.gz
 #   make clean   remove build output (keeps .tools)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +16,7 @@ CONFIG ?= server/demo-config.toml
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: build tools browser wasm server demo test e2e bench clean
+.PHONY: build tools browser wasm server demo test e2e bench package clean
 
 tools:
 	scripts/ensure-tools.sh
@@ -51,6 +52,10 @@ bench: tools browser build
 	( cd tests/e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; } )
 	( cd bench && npm ci --no-audit --no-fund --loglevel=error )
 	node bench/run.mjs
+
+package: tools
+	scripts/build-wasm.sh
+	scripts/package.sh
 
 clean:
 	cargo clean

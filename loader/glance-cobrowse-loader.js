@@ -10,7 +10,13 @@
     const doc = win.document, con = win.console, loc = win.location || {};
     const G = win.GLANCE = win.GLANCE || {};
     const C = G.Cobrowse = G.Cobrowse || {};
-    if (C.Loader) { con.warn(P + 'loaded twice'); return C; }
+    if (C.Loader) {
+      // One tag per document: a second tag (or a second copy of the loader) is reported, not loaded.
+      const cs = doc.currentScript;
+      con.warn(P + 'loaded twice: a second cobrowse tag' + (cs && cs.src ? ' (' + cs.src + ')' : '') +
+        ' was ignored; keep one tag per document');
+      return C;
+    }
 
     const listeners = Object.create(null);
     let queue = [], engine = null, failed = null, held = null;
@@ -62,7 +68,18 @@
         if (i >= 0) l.splice(i, 1);
       }
     };
-    C.VisitorUI = C.VisitorUI || {};
+    const UI = C.VisitorUI = C.VisitorUI || {};
+    // Default terms prompt (the browser's confirm dialog); a custom UI may replace VisitorUI.showTerms.
+    if (!UI.showTerms) {
+      UI.showTerms = (p) => {
+        let ok = false;
+        try { ok = win.confirm('Share this browser tab with a support agent? They will see this page ' +
+          '(never passwords or masked fields) until you end the session.'); } catch (e) { /* no dialogs */ }
+        if (ok) V.startSession(p);
+      };
+    }
+    // Actions of data-glancebutton, data-inputevents and (besides Visitor functions) glance_invoke.
+    const act = (f, p) => f === 'showTerms' ? UI.showTerms(p) : V[f](p);
 
     // ---- config: <script id=glance-cobrowse data-*>, or <meta id=glance-cobrowse> + <script id=cobrowsescript> ----
     const cur = doc.currentScript, byId = doc.getElementById('glance-cobrowse');
@@ -109,6 +126,11 @@
         const o = JSON.parse(ie);
         if (!o || typeof o != 'object' || Array.isArray(o)) throw 'not an object';
         cfg.inputevents = o;
+        for (const k of Object.keys(o)) {
+          if (!combo(k) || !ACTIONS.includes(o[k])) {
+            con.warn(P + 'data-inputevents entry ' + k + ':' + String(o[k]) + ' ignored (want "ctrl-13": "startSession" | "showTerms" | "stopSession")');
+          }
+        }
       } catch (e) {
         err('data-inputevents ignored, not JSON (' + msg(e) + '). Use single quotes outside and double quotes ' +
           'inside: data-inputevents=\'{"ctrl-13":"startSession"}\'');
@@ -122,13 +144,24 @@
       err('data-groupid missing (script#glance-cobrowse, or meta#glance-cobrowse before script#cobrowsescript)');
     } else {
       ready = load();
-      // Documented button attribute: data-glancebutton="startSession|stopSession" on any element.
-      if (doc.addEventListener) doc.addEventListener('click', (ev) => {
-        try {
-          const f = ev.target.closest('[data-glancebutton]').getAttribute('data-glancebutton');
-          if (f === 'startSession' || f === 'stopSession') V[f]();
-        } catch (e) { /* not a glance button */ }
-      });
+      // Documented button attribute: data-glancebutton="startSession|showTerms|stopSession" on any element.
+      if (doc.addEventListener) {
+        doc.addEventListener('click', (ev) => {
+          let f;
+          try { f = ev.target.closest('[data-glancebutton]').getAttribute('data-glancebutton'); } catch (e) { return; }
+          if (ACTIONS.includes(f)) { try { act(f); } catch (e) { con.error(P + f + ' failed', e); } }
+          else con.warn(P + 'data-glancebutton="' + f + '" ignored (want ' + ACTIONS.join(', ') + ')');
+        });
+        // data-inputevents: {"ctrl-13": "startSession"} -> keydown with exactly those modifiers and keyCode.
+        const keys = Object.keys(cfg.inputevents).map((k) => [combo(k), cfg.inputevents[k]]).filter(([c, f]) => c && ACTIONS.includes(f));
+        if (keys.length) doc.addEventListener('keydown', (ev) => {
+          try {
+            const hit = keys.find(([c]) => c.code === ev.keyCode && MODS.every((m) => !!ev[m + 'Key'] === c[m]));
+            if (hit) { ev.preventDefault(); act(hit[1]); }
+          } catch (e) { con.error(P + 'data-inputevents action failed', e); }
+        });
+      }
+      if (win.addEventListener) win.addEventListener('message', onInvoke);
     }
     // `memory()`: bytes of the engine's wasm memory (0 before it loads), for measurements.
     C.Loader = { config: cfg, ready, memory: () => (wasmMemory ? wasmMemory.buffer.byteLength : 0) };
@@ -165,6 +198,56 @@
       return eng;
     }
 
+    // ---- glance_invoke: postMessage({glance_invoke: {func, args, groupid}}) from another window ----
+    // Accepted only from the page's own origin or a trusted origin of the group (server config, read
+    // once from GET /api/group/ID/trusted on the session server when the first invoke arrives), only
+    // for a function of GLANCE.Cobrowse.Visitor (or showTerms), only with data-groupid or one of
+    // data-additionalgroupids. Everything else is ignored with a console warning. Nothing is replied.
+    function onInvoke(ev) {
+      let m, origin;
+      try {
+        m = ev.data && typeof ev.data == 'object' ? ev.data.glance_invoke : undefined;
+        if (m === undefined) return; // not ours
+        origin = String(ev.origin);
+      } catch (e) { return; }
+      const no = (why) => con.warn(P + 'glance_invoke from ' + origin + ' ignored: ' + why);
+      if (!m || typeof m != 'object') return no('not {func, args, groupid}');
+      const f = m.func, gid = m.groupid == null ? '' : String(m.groupid);
+      if (typeof f != 'string' || !(f === 'showTerms' || (Object.prototype.hasOwnProperty.call(V, f) && typeof V[f] == 'function'))) {
+        return no('unknown function ' + String(f).slice(0, 64));
+      }
+      if (gid !== cfg.groupid && !cfg.additionalgroupids.includes(gid)) return no('groupid ' + gid.slice(0, 32) + ' does not match');
+      (origin === String(loc.origin) && origin !== 'null' ? Promise.resolve([]) : trusted()).then((list) => {
+        if (!originTrusted(origin, list)) return no('origin not trusted');
+        try { act(f, m.args); } catch (e) { con.error(P + 'glance_invoke ' + f + ' failed', e); }
+      }, (e) => no('trusted domains unavailable (' + msg(e) + ')'));
+    }
+
+    function trusted() {
+      if (!trusted.p) {
+        const w = /^wss?:\/\//i.test(cfg.ws) ? cfg.ws.replace(/^ws/i, 'http').replace(/^(https?:\/\/[^/]+).*$/i, '$1')
+          : (loc.protocol === 'https:' ? 'https://' : 'http://') + cfg.ws;
+        trusted.p = Promise.resolve().then(() => win.fetch(w + '/api/group/' + encodeURIComponent(cfg.groupid) + '/trusted',
+          { credentials: 'omit', referrerPolicy: 'no-referrer' }))
+          .then((r) => { if (!r.ok) throw 'HTTP ' + r.status; return r.json(); })
+          .then((j) => Array.isArray(j && j.trusted_domains) ? j.trusted_domains.map(String) : []);
+        trusted.p.catch(() => { trusted.p = null; }); // retried by the next message
+      }
+      return trusted.p;
+    }
+
+    function originTrusted(o, list) {
+      if (o === String(loc.origin)) return o !== 'null';
+      let u;
+      try { u = new URL(o); } catch (e) { return false; }
+      // Exact origins only: "null", paths, user info, non-http(s) schemes never pass.
+      if (u.origin !== o || !/^https?:$/.test(u.protocol)) return false;
+      return list.some((d) => {
+        if (!/^https?:\/\//i.test(d)) return d.toLowerCase() === u.hostname;
+        try { return new URL(d).origin === o; } catch (e) { return false; }
+      });
+    }
+
     function fail(m, ev) {
       failed = m; err(m);
       if (queue.length) con.warn(P + queue.length + ' queued call(s) dropped');
@@ -172,6 +255,15 @@
       emit('error', ev);
       return null;
     }
+  }
+
+  const ACTIONS = ['startSession', 'showTerms', 'stopSession'], MODS = ['ctrl', 'shift', 'alt', 'meta'];
+  // "ctrl-shift-13" -> {code: 13, ctrl: true, shift: true, alt: false, meta: false}; null when invalid.
+  function combo(k) {
+    const parts = String(k).toLowerCase().split('-'), code = Number(parts.pop()), c = { code };
+    if (!(code > 0 && code < 256 && Number.isInteger(code))) return null;
+    for (const m of MODS) c[m] = parts.includes(m);
+    return parts.every((p) => MODS.includes(p)) ? c : null;
   }
 
   if (W && W.document) {

@@ -57,16 +57,19 @@ if [ -f loader/glance-cobrowse-loader.js ]; then
 else
   say "WARNING: loader/glance-cobrowse-loader.js missing; $OUT/GlanceCobrowseLoader.js not written"
 fi
+# The helper for other windows (chat) that invoke the visitor API: a classic script as well.
+cp loader/glance-cobrowse-invoke-visitor.js "$OUT/GlanceCobrowseInvokeVisitor.js"
+CLASSIC=(GlanceCobrowseLoader.js GlanceCobrowseInvokeVisitor.js)
 
 # Ship minified JS: the loader is a classic script; the glue and its snippets are ES modules.
 if [ "${SKIP_MINIFY:-}" = "1" ]; then
   say "SKIP_MINIFY=1: shipping unminified JS"
 elif [ -x .tools/bin/terser ]; then
   say "terser (loader, glue, snippets)"
-  if [ -f "$OUT/GlanceCobrowseLoader.js" ]; then
-    .tools/bin/terser "$OUT/GlanceCobrowseLoader.js" --compress --mangle -o "$OUT/GlanceCobrowseLoader.js"
-  fi
-  find "$OUT" -name '*.js' ! -name GlanceCobrowseLoader.js -print0 |
+  for js in "${CLASSIC[@]}"; do
+    [ -f "$OUT/$js" ] && .tools/bin/terser "$OUT/$js" --compress --mangle -o "$OUT/$js"
+  done
+  find "$OUT" -name '*.js' ! -name GlanceCobrowseLoader.js ! -name GlanceCobrowseInvokeVisitor.js -print0 |
     while IFS= read -r -d '' js; do
       .tools/bin/terser "$js" --module --compress --mangle -o "$js"
     done
@@ -77,7 +80,7 @@ fi
 
 say "sizes (raw / gzip -9):"
 total_raw=0; total_gz=0
-for f in "$OUT/GlanceCobrowseLoader.js" "$OUT/glance_cobrowse.js" $(find "$OUT/snippets" -name '*.js' 2>/dev/null | sort) "$WASM_OUT"; do
+for f in "$OUT/GlanceCobrowseLoader.js" "$OUT/GlanceCobrowseInvokeVisitor.js" "$OUT/glance_cobrowse.js" $(find "$OUT/snippets" -name '*.js' 2>/dev/null | sort) "$WASM_OUT"; do
   [ -f "$f" ] || continue
   raw=$(wc -c <"$f"); gz=$(gzip -9 -c "$f" | wc -c)
   total_raw=$((total_raw + raw)); total_gz=$((total_gz + gz))

@@ -23,7 +23,9 @@ pub struct GroupConfig {
     /// CSS selectors of elements the engine masks before anything leaves the page.
     #[serde(default)]
     pub masks: Vec<String>,
-    /// Domains allowed to host the visitor script / cross-domain helpers.
+    /// Domains allowed to host the visitor script / cross-domain helpers, and origins whose windows
+    /// may invoke the visitor API (a host name, or an exact `http(s)://` origin). Public: served at
+    /// `/api/group/ID/trusted`.
     #[serde(default)]
     pub trusted_domains: Vec<String>,
     /// Cross-domain helper page URLs.

@@ -57,7 +57,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ws/visitor", get(visitor_ws::handler))
         .route("/ws/agent", get(agent_ws::handler))
-        .route("/api/session/{key}", get(session_status));
+        .route("/api/session/{key}", get(session_status))
+        .route(
+            "/api/group/{group}/trusted",
+            get(group_trusted).layer(middleware::from_fn(cors_any)),
+        );
     if state.opts.test_hooks {
         app = app.route("/__test/drop/{key}", post(drop_visitor));
     }
@@ -80,6 +84,19 @@ async fn session_status(
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "session not found"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/group/ID/trusted`: `{"trusted_domains":[...]}` of the group (CORS `*`; public data the
+/// visitor loader needs to check the origin of `glance_invoke` messages), or 404.
+async fn group_trusted(State(state): State<AppState>, UrlPath(group): UrlPath<String>) -> Response {
+    match state.registry.group_config(&group) {
+        Some(g) => Json(json!({"trusted_domains": g.trusted_domains})).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown group"})),
         )
             .into_response(),
     }

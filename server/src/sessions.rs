@@ -642,6 +642,11 @@ impl Registry {
         }
     }
 
+    /// The configuration of group `id`, if configured.
+    pub fn group_config(&self, id: &str) -> Option<&crate::config::GroupConfig> {
+        self.config.group(id)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Maps> {
         self.maps.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -110,3 +110,19 @@ async fn session_api_reports_404_json_for_unknown_keys() {
     assert_eq!(v["state"], "active");
     assert_eq!(v["page"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn group_trusted_domains_endpoint_is_public_json() {
+    let (s, _root) = server_with_root().await;
+    let (st, h, body) = http(&s.addr, "GET", "/api/group/1234/trusted").await;
+    assert_eq!(st, 200);
+    assert_eq!(header(&h, "access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        body,
+        r#"{"trusted_domains":["localhost","https://chat.example"]}"#
+    );
+    let (st, _, body) = http(&s.addr, "GET", "/api/group/5678/trusted").await;
+    assert_eq!((st, body.as_str()), (200, r#"{"trusted_domains":[]}"#));
+    let (st, _, body) = http(&s.addr, "GET", "/api/group/999/trusted").await;
+    assert_eq!((st, body.as_str()), (404, r#"{"error":"unknown group"}"#));
+}

@@ -23,6 +23,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub const CONFIG: &str = r##"
 [groups.1234]
 masks = ["#orderPayment\\.cardNumber", "#orderPayment\\.cvv", ".glance_masked"]
+trusted_domains = ["localhost", "https://chat.example"]
 allow_duplicate_keys = false
 [groups.5678]
 masks = []
