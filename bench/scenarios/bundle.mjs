@@ -36,7 +36,8 @@ export async function runBundle() {
     for (const x of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, x.name);
       if (x.isDirectory()) walk(p);
-      else if (/\.(js|wasm)$/.test(x.name)) files.push(p);
+      // The InvokeVisitor helper is for other windows (a chat), never loaded by the visitor page.
+      else if (/\.(js|wasm)$/.test(x.name) && !/InvokeVisitor/.test(x.name)) files.push(p);
     }
   };
   walk(DIST);
