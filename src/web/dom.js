@@ -106,6 +106,16 @@ export function invalidSelector(json) {
   return -1;
 }
 
+/** True in a same-origin frame whose page runs the engine too (that engine captures us). */
+export function insideEnginePage() {
+  try {
+    const p = window.parent;
+    return p !== window && !!(p.GLANCE && p.GLANCE.Cobrowse && p.GLANCE.Cobrowse.Loader);
+  } catch (_) {
+    return false;
+  }
+}
+
 /** Page facts for a snapshot header. */
 export function pageMeta() {
   return {

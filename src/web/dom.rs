@@ -37,6 +37,10 @@ extern "C" {
     #[wasm_bindgen(js_name = pageMeta, catch)]
     pub fn page_meta() -> Result<JsValue, JsValue>;
 
+    /// True in a same-origin frame whose page runs the engine too.
+    #[wasm_bindgen(js_name = insideEnginePage, catch)]
+    pub fn inside_engine_page() -> Result<bool, JsValue>;
+
     /// One flat batch.
     pub type Batch;
 

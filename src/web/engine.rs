@@ -192,6 +192,11 @@ impl Handle {
         });
         let h = Handle { rc };
         h.run(|i| {
+            // In a same-origin frame of a page with its own engine, that engine captures this
+            // frame: continuing the session here would take the session over from the page.
+            if dom::inside_engine_page().unwrap_or(false) {
+                return;
+            }
             if let Some(info) = i.store.load().filter(|s| s.group == i.cfg.groupid) {
                 i.paused = info.paused;
                 i.info = Some(info);

@@ -603,3 +603,28 @@ it('F11. a cross-origin iframe with its own tag joins the session and appears in
   await same('after hostile messages');
   await screenshotsMatch(s, 'tagged-frame');
 });
+
+it('F12. a same-origin frame carrying the tag too is captured by the page and never takes the session over', async (s) => {
+  await sessionOn(s, `${PAGES}iframe-same-origin-tagged.html`, {
+    ready: () => { const f = document.getElementById('tagged-same'); return f.contentWindow.GLANCE && f.contentDocument.getElementById('xf-title'); },
+  });
+  const visitorSockets = () => s.sockets.filter((x) => x.side === 'visitor' && !x.closed).length;
+  assert.equal(visitorSockets(), 1, 'one visitor socket: the page\'s');
+  // The frame reloads while the session runs (its engine finds the stored session).
+  await s.visitor.evaluate(() => new Promise((resolve) => {
+    const f = document.getElementById('tagged-same');
+    f.addEventListener('load', () => setTimeout(resolve, 300), { once: true });
+    f.contentWindow.location.reload();
+  }));
+  await s.visitor.waitForFunction(() => {
+    const f = document.getElementById('tagged-same');
+    return f.contentWindow.GLANCE && f.contentWindow.GLANCE.Cobrowse.Loader && f.contentDocument.getElementById('xf-title');
+  }, null, { timeout: 10000 });
+  await s.visitor.evaluate(() => document.getElementById('tagged-same').contentWindow.GLANCE.Cobrowse.Loader.ready);
+  await sleep(500);
+  assert.equal(visitorSockets(), 1, 'still one visitor socket after the frame reloaded');
+  assert.equal(await s.visitor.evaluate(() => document.getElementById('tagged-same').contentWindow.GLANCE.Cobrowse.Visitor.inSession()), false,
+    'the frame\'s engine did not continue the session');
+  await matchesAfter(s, 'frame reload');
+  assertNotOnWire(s, ['SECRET-XFRAME-42']);
+});
