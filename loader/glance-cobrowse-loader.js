@@ -18,20 +18,34 @@
       return C;
     }
 
-    const listeners = Object.create(null);
+    const listeners = Object.create(null), msgListeners = Object.create(null);
     let queue = [], engine = null, failed = null, held = null;
     const err = (m) => con.error(P + m);
     const msg = (e) => String(e && e.message || e);
 
     // Dispatch to every listener; nothing a listener throws ever escapes (the caller may be the engine).
+    // `sessionmessage` {name, data} goes to the session message listeners of that name as (name, data).
     function emit(name, payload) {
       try {
         if (held) return void held.push([name, payload]);
-        for (const f of (listeners[name] || []).slice()) {
-          try { f(payload); } catch (e) { con.error(P + 'listener for "' + name + '" threw', e); }
+        const m = name === 'sessionmessage' && payload;
+        const fs = m ? (msgListeners[m.name] || []).map((f) => () => f(m.name, m.data)) : [];
+        for (const f of (listeners[name] || []).slice()) fs.push(() => f(payload));
+        for (const f of fs) {
+          try { f(); } catch (e) { con.error(P + 'listener for "' + (m ? m.name : name) + '" threw', e); }
         }
       } catch (e) { /* never reach the engine */ }
     }
+
+    // JSON text for the engine ('' when the value has none, e.g. undefined); a cycle becomes an error event.
+    function json(what, v) {
+      try { const t = JSON.stringify(v); return t === undefined ? '' : t; } catch (e) {
+        emit('error', { code: 'badparams', msg: what + ': ' + msg(e) });
+        return null;
+      }
+    }
+    const add = (map, n, f) => { const l = map[n] = map[n] || []; if (typeof f == 'function' && !l.includes(f)) l.push(f); };
+    const remove = (map, n, f) => { const l = map[n] || [], i = l.indexOf(f); if (i >= 0) l.splice(i, 1); };
 
     // Every engine call: an exception becomes an `error` event.
     function call(m, args) {
@@ -47,7 +61,7 @@
 
     function storedSession() {
       try { if (/(^|;\s*)glance_ssn_info=[^;\s]/.test(doc.cookie)) return true; } catch (e) { /* */ }
-      try { return !!win.localStorage.getItem('glance_ssn_info'); } catch (e) { return false; }
+      try { const s = win.localStorage; return !!(s.getItem('glance_ssn_info') || s.getItem('glance_ssn_info_fb')); } catch (e) { return false; }
     }
 
     const V = C.Visitor = {
@@ -59,14 +73,19 @@
       pause: (b) => api('pause', b === undefined || !!b),
       inSession: () => engine ? !!call('inSession', []) : !failed && storedSession(),
       getSessionState: () => (engine && call('getSessionState', [])) || null,
-      addEventListener(n, f) {
-        const l = listeners[n] = listeners[n] || [];
-        if (typeof f == 'function' && !l.includes(f)) l.push(f);
+      sendSessionMessage(n, m) {
+        const t = json('sendSessionMessage("' + n + '")', m);
+        if (t !== null) api('sendSessionMessage', String(n), t);
       },
-      removeEventListener(n, f) {
-        const l = listeners[n] || [], i = l.indexOf(f);
-        if (i >= 0) l.splice(i, 1);
-      }
+      setUserState(n, v) {
+        const t = json('setUserState("' + n + '")', v === undefined ? null : v);
+        if (t !== null) api('setUserState', String(n), t);
+      },
+      getUserState: (n) => (engine ? call('getUserState', [String(n)]) : undefined),
+      addEventListener: (n, f) => add(listeners, n, f),
+      removeEventListener: (n, f) => remove(listeners, n, f),
+      addSessionMessageListener: (n, f) => add(msgListeners, n, f),
+      removeSessionMessageListener: (n, f) => remove(msgListeners, n, f)
     };
     const UI = C.VisitorUI = C.VisitorUI || {};
     // Default terms prompt (the browser's confirm dialog); a custom UI may replace VisitorUI.showTerms.

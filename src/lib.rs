@@ -17,11 +17,14 @@ extern crate alloc;
 
 pub mod capture;
 pub mod config;
+pub mod domain;
 pub mod json;
 pub mod mask;
+pub mod messages;
 pub mod mirror;
 pub mod protocol;
 pub mod session;
+pub mod tabs;
 pub mod tree;
 pub mod url;
 pub mod warm;

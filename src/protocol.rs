@@ -381,6 +381,20 @@ pub enum VisitorMsg {
     Bye,
     /// The visitor ended the session.
     End,
+    /// A session message for the agents (`sendSessionMessage`).
+    Msg {
+        /// Message name.
+        name: String,
+        /// Payload (a JSON object; see [`crate::messages`]).
+        data: serde_json::Value,
+    },
+    /// A user-state entry (`setUserState`); `null` removes it.
+    Userstate {
+        /// Entry name.
+        name: String,
+        /// Any JSON value.
+        value: serde_json::Value,
+    },
 }
 
 /// Messages an agent viewer sends.
@@ -391,6 +405,18 @@ pub enum AgentMsg {
     Snapreq,
     /// The agent ends the session.
     End,
+    /// A session message for the visitor (`sendSessionMessage`).
+    Msg {
+        /// Message name.
+        name: String,
+        /// Payload (a JSON object).
+        data: serde_json::Value,
+    },
+    /// The agent pauses or resumes the session.
+    Pause {
+        /// Paused or not.
+        paused: bool,
+    },
 }
 
 /// Why a message was rejected.

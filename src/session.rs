@@ -10,6 +10,13 @@ use alloc::collections::VecDeque;
 /// Name of the session cookie and localStorage key.
 pub const STORAGE_KEY: &str = "glance_ssn_info";
 
+/// localStorage key used when a `normal`/`secure` session cookie is refused (the session then
+/// follows the visitor through localStorage, on this origin only).
+pub const FALLBACK_KEY: &str = "glance_ssn_info_fb";
+
+/// Largest `name=value` of a cookie browsers keep (RFC 6265bis drops larger ones).
+pub const COOKIE_LIMIT: usize = 4096;
+
 /// Largest cookie value we write (well under the 4096-byte per-cookie limit).
 pub const MAX_COOKIE_VALUE: usize = 1024;
 
@@ -137,13 +144,108 @@ pub fn cookie_assignment(value: Option<&str>, opts: &CookieOptions) -> String {
     s
 }
 
-/// Finds our value in a `document.cookie` string.
+/// Finds our value in a `document.cookie` string (the first of that name).
 pub fn find_cookie<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
     cookies.split(';').find_map(|c| {
         let (k, v) = c.split_once('=')?;
         (k.trim() == name).then_some(v.trim())
     })
 }
+
+/// Every value of cookies named `name` (a host-only and a `Domain=` cookie may both be visible).
+pub fn find_cookies<'a>(cookies: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    cookies.split(';').filter_map(move |c| {
+        let (k, v) = c.split_once('=')?;
+        (k.trim() == name).then_some(v.trim())
+    })
+}
+
+/// Where a session went when its preferred storage refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// A host-only cookie (no `Domain=`).
+    HostOnly,
+    /// localStorage ([`FALLBACK_KEY`]).
+    LocalStorage,
+}
+
+/// Why the session cannot follow the visitor across pages as configured (reported as an
+/// `error` event with code `storage`; the session itself keeps running on the current page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageIssue {
+    /// The cookie did not read back after being written on `domain` (`None`: host-only).
+    CookieRefused {
+        /// The refused cookie's `Domain=`.
+        domain: Option<String>,
+        /// What holds the session instead.
+        fallback: Fallback,
+    },
+    /// Nothing could be stored: the session cannot continue on another page.
+    Unavailable {
+        /// Why the cookie failed (None: no cookie was tried).
+        cookie: Option<String>,
+        /// Why localStorage failed (None: not tried).
+        local: Option<String>,
+    },
+    /// The host or `data-cookiedomain` could not be parsed (`ERR_DOMAINPARSE`).
+    Domain(crate::domain::DomainError),
+    /// The host is on a public suffix (a hosting platform): the cookie is confined to the host,
+    /// where the product would fail; `data-cookiedomain` naming the host acknowledges it.
+    PublicSuffix {
+        /// The page's host.
+        host: String,
+        /// The suffix.
+        suffix: String,
+    },
+}
+
+impl core::fmt::Display for StorageIssue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StorageIssue::CookieRefused { domain, fallback } => {
+                match domain {
+                    Some(d) => write!(
+                        f,
+                        "the browser refused the session cookie on Domain={d} (a public suffix?)"
+                    )?,
+                    None => f.write_str("the browser refused the session cookie")?,
+                }
+                match fallback {
+                    Fallback::HostOnly => f.write_str(
+                        "; using a host-only cookie: the session follows the visitor on this \
+                         host only (set data-cookiedomain to this host name)",
+                    ),
+                    Fallback::LocalStorage => f.write_str(
+                        "; using localStorage: the session follows the visitor on this origin only",
+                    ),
+                }
+            }
+            StorageIssue::Unavailable { cookie, local } => {
+                f.write_str("session storage is unavailable (")?;
+                let mut first = true;
+                for (what, why) in [("cookie", cookie), ("localStorage", local)] {
+                    if let Some(why) = why {
+                        if !first {
+                            f.write_str("; ")?;
+                        }
+                        write!(f, "{what}: {why}")?;
+                        first = false;
+                    }
+                }
+                f.write_str("): the session runs on this page but cannot continue on other pages")
+            }
+            StorageIssue::Domain(e) => write!(f, "{e}"),
+            StorageIssue::PublicSuffix { host, suffix } => write!(
+                f,
+                "{host} is on the public suffix {suffix}, where no cookie can be shared with \
+                 other sites: the session cookie is kept for {host} only (set \
+                 data-cookiedomain=\"{host}\" to make this explicit)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for StorageIssue {}
 
 /// Capped exponential backoff with jitter for reconnects.
 #[derive(Debug, Clone)]
@@ -321,6 +423,66 @@ mod tests {
         assert_eq!(SessionInfo::decode("v1.a b.s.g.0"), None);
         assert_eq!(SessionInfo::decode("v1.k.s.g.2"), None);
         assert_eq!(SessionInfo::decode("v1.k.s.g.0.extra"), None);
+    }
+
+    #[test]
+    fn the_largest_session_cookie_stays_under_the_limits() {
+        let big = SessionInfo {
+            key: "k".repeat(64),
+            sid: "s".repeat(64),
+            group: "\u{e9}".repeat(32),
+            paused: true,
+        };
+        let value = big.encode();
+        assert_eq!(SessionInfo::decode(&value), Some(big));
+        assert!(value.len() <= MAX_COOKIE_VALUE, "{}", value.len());
+        let line = cookie_assignment(
+            Some(&value),
+            &CookieOptions {
+                secure: true,
+                domain: Some("x".repeat(253)),
+            },
+        );
+        assert!(STORAGE_KEY.len() + 1 + value.len() < COOKIE_LIMIT);
+        assert!(line.len() < COOKIE_LIMIT, "{}", line.len());
+    }
+
+    #[test]
+    fn storage_issues_read_clearly() {
+        let e = StorageIssue::CookieRefused {
+            domain: Some("azurewebsites.net".into()),
+            fallback: Fallback::HostOnly,
+        }
+        .to_string();
+        assert!(
+            e.contains("Domain=azurewebsites.net") && e.contains("host-only"),
+            "{e}"
+        );
+        let e = StorageIssue::Unavailable {
+            cookie: Some("cookies are blocked".into()),
+            local: Some("QuotaExceededError".into()),
+        }
+        .to_string();
+        assert!(
+            e.contains("cookies are blocked; localStorage: QuotaExceededError")
+                && e.contains("cannot continue on other pages"),
+            "{e}"
+        );
+        let e = StorageIssue::PublicSuffix {
+            host: "shop.azurewebsites.net".into(),
+            suffix: "azurewebsites.net".into(),
+        }
+        .to_string();
+        assert!(
+            e.contains("public suffix azurewebsites.net")
+                && e.contains("data-cookiedomain=\"shop.azurewebsites.net\""),
+            "{e}"
+        );
+        assert_eq!(
+            find_cookies("glance_ssn_info=a; x=1; glance_ssn_info=b", STORAGE_KEY)
+                .collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
     }
 
     #[test]

@@ -71,6 +71,9 @@ function fakeModule(onEngine) {
       pause(b) { calls.push(['pause', b]); }
       inSession() { calls.push(['inSession']); return true; }
       getSessionState() { return { sessionKey: 'ABC123' }; }
+      sendSessionMessage(n, j) { calls.push(['sendSessionMessage', n, j]); }
+      setUserState(n, j) { calls.push(['setUserState', n, j]); }
+      getUserState(n) { calls.push(['getUserState', n]); return n === 'k' ? 7 : undefined; }
     },
   };
   const importer = async (url) => { imported.push(url); return mod; };
@@ -412,4 +415,46 @@ test('a loader in a document still parsing starts the engine at DOMContentLoaded
   for (const fn of listeners.DOMContentLoaded || []) fn();
   assert.ok(await C.Loader.ready, 'ready resolves to the engine');
   assert.equal(f.calls[0][0], 'new');
+});
+
+test('session messages and user state: JSON for the engine, queued before it loads, errors as events', async () => {
+  const tag = scriptTag({ 'data-groupid': '1234' });
+  const { win, logs } = fakeWindow({ elements: { 'glance-cobrowse': tag }, current: tag });
+  let eng;
+  const f = fakeModule((e) => { eng = e; });
+  const C = boot(win, f.importer);
+  const V = C.Visitor;
+  const errors = [];
+  V.addEventListener('error', (e) => errors.push(e));
+  assert.equal(V.getUserState('k'), undefined, 'no engine yet');
+  V.sendSessionMessage('early', { a: 1 });
+  V.setUserState('step', 'cart');
+  V.setUserState('gone', undefined);
+  V.sendSessionMessage('nothing');
+  const cyclic = {}; cyclic.self = cyclic;
+  V.sendSessionMessage('cyclic', cyclic);
+  assert.equal(errors.length, 1, 'a cycle is reported at once');
+  assert.equal(errors[0].code, 'badparams');
+  assert.match(errors[0].msg, /sendSessionMessage\("cyclic"\)/);
+  await C.Loader.ready;
+  assert.deepEqual(f.calls.slice(1), [
+    ['sendSessionMessage', 'early', '{"a":1}'],
+    ['setUserState', 'step', '"cart"'],
+    ['setUserState', 'gone', 'null'],
+    ['sendSessionMessage', 'nothing', ''],
+  ]);
+  assert.equal(V.getUserState('k'), 7);
+  // `sessionmessage` events go to the listeners of that name as (name, msg); a throwing one is logged.
+  const got = [];
+  const h = (n, m) => got.push([n, m]);
+  V.addSessionMessageListener('hello', () => { throw new Error('bug'); });
+  V.addSessionMessageListener('hello', h);
+  V.addSessionMessageListener('other', () => got.push('wrong'));
+  eng.emit('sessionmessage', { name: 'hello', data: { foo: 123 } });
+  assert.deepEqual(got, [['hello', { foo: 123 }]]);
+  assert.equal(logs.error.length, 1);
+  assert.match(logs.error[0], /listener for "hello" threw/);
+  V.removeSessionMessageListener('hello', h);
+  eng.emit('sessionmessage', { name: 'hello', data: {} });
+  assert.equal(got.length, 1);
 });

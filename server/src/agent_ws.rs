@@ -5,7 +5,8 @@
 //! agent wait time. On join the agent gets `session` and the current `snap`, then every frame
 //! published on the session's bus topic. A lagging agent (bus [`Delivery::Lagged`]) is
 //! resynchronized with a fresh snapshot instead of buffering without bound; an agent whose socket
-//! does not accept a frame within the send timeout is disconnected.
+//! does not accept a frame within the send timeout is disconnected. Agents may send session
+//! messages (`msg`) and pause or resume the session (`pause`); both go to the visitor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -176,6 +177,13 @@ async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, name: 
                     FromAgent::Msg(AgentMsg::End) => {
                         // The `ended` frame comes back through the bus, then the topic closes.
                         state.registry.end(&session, EndReason::Agent);
+                    }
+                    FromAgent::Msg(m) => {
+                        // Session messages and pause/resume go to the visitor.
+                        if let Err(reason) = session.agent_message(&m) {
+                            close(&mut ws, POLICY, &reason).await;
+                            break;
+                        }
                     }
                     FromAgent::Ignore => {}
                     FromAgent::Closed => break,

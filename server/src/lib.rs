@@ -35,6 +35,8 @@ pub struct ServerOptions {
     pub test_hooks: bool,
     /// How long a session waits for its visitor to come back.
     pub away_ttl: Duration,
+    /// How long a session may go without any agent before it ends (`timeout`).
+    pub idle_ttl: Duration,
     /// How long a new visitor socket may take to send `hello`.
     pub hello_timeout: Duration,
     /// How long an agent socket waits for an unknown session to appear.
@@ -49,6 +51,7 @@ impl Default for ServerOptions {
             root: PathBuf::from("."),
             test_hooks: false,
             away_ttl: sessions::AWAY_TTL,
+            idle_ttl: sessions::IDLE_TTL,
             hello_timeout: Duration::from_secs(10),
             agent_wait: Duration::from_secs(10 * 60),
             bus_capacity: bus::DEFAULT_CAPACITY,
@@ -70,7 +73,9 @@ impl AppState {
     pub fn new(config: Config, opts: ServerOptions) -> Self {
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(opts.bus_capacity));
         AppState {
-            registry: Arc::new(Registry::new(Arc::new(config), bus, opts.away_ttl)),
+            registry: Arc::new(
+                Registry::new(Arc::new(config), bus, opts.away_ttl).with_idle_ttl(opts.idle_ttl),
+            ),
             opts: Arc::new(opts),
         }
     }
@@ -84,7 +89,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState::new(config, opts);
     let registry = state.registry.clone();
-    let every = (state.opts.away_ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(10));
+    let every = (state.opts.away_ttl.min(state.opts.idle_ttl) / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(10));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {

@@ -2,7 +2,7 @@
 //! serves (see `docs/LAYOUT.md` for the URLs).
 //!
 //! ```text
-//! cobrowse-server [--listen ADDR] [--config FILE] [--root DIR] [--test-hooks]
+//! cobrowse-server [--listen ADDR] [--config FILE] [--root DIR] [--idle-timeout SECS] [--test-hooks]
 //! ```
 
 use std::path::PathBuf;
@@ -12,12 +12,13 @@ use cobrowse_server::config::Config;
 use cobrowse_server::ServerOptions;
 
 const USAGE: &str =
-    "usage: cobrowse-server [--listen ADDR] [--config FILE] [--root DIR] [--test-hooks]
+    "usage: cobrowse-server [--listen ADDR] [--config FILE] [--root DIR] [--idle-timeout SECS] [--test-hooks]
 
-  --listen ADDR   address to listen on (default 127.0.0.1:8080)
-  --config FILE   group configuration, TOML (default server/demo-config.toml)
-  --root DIR      repository root holding dist/, demo-site/, skins/, server/viewer/ (default .)
-  --test-hooks    enable POST /__test/drop/KEY (end-to-end tests only)";
+  --listen ADDR          address to listen on (default 127.0.0.1:8080)
+  --config FILE          group configuration, TOML (default server/demo-config.toml)
+  --root DIR             repository root holding dist/, demo-site/, skins/, server/viewer/ (default .)
+  --idle-timeout SECS    end a session that has had no agent for SECS seconds (default 1800)
+  --test-hooks           enable POST /__test/drop/KEY (end-to-end tests only)";
 
 #[derive(Debug)]
 struct Args {
@@ -25,6 +26,7 @@ struct Args {
     config: PathBuf,
     root: PathBuf,
     test_hooks: bool,
+    idle_timeout: Option<f64>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -33,6 +35,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         config: PathBuf::from("server/demo-config.toml"),
         root: PathBuf::from("."),
         test_hooks: false,
+        idle_timeout: None,
     };
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -49,6 +52,13 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             "--listen" => a.listen = value("--listen")?,
             "--config" => a.config = PathBuf::from(value("--config")?),
             "--root" => a.root = PathBuf::from(value("--root")?),
+            "--idle-timeout" => {
+                let v = value("--idle-timeout")?;
+                match v.parse::<f64>() {
+                    Ok(n) if n > 0.0 && n.is_finite() => a.idle_timeout = Some(n),
+                    _ => return Err(format!("--idle-timeout needs a positive number, not {v:?}")),
+                }
+            }
             "--test-hooks" if inline.is_none() => a.test_hooks = true,
             "-h" | "--help" => return Ok(None),
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -83,11 +93,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let opts = ServerOptions {
+    let mut opts = ServerOptions {
         root: args.root,
         test_hooks: args.test_hooks,
         ..ServerOptions::default()
     };
+    if let Some(secs) = args.idle_timeout {
+        opts.idle_ttl = std::time::Duration::from_secs_f64(secs);
+    }
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&args.listen).await {
             Ok(l) => l,
@@ -143,5 +156,9 @@ mod tests {
         assert!(args(&["--listen"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--help"]).unwrap().is_none());
+        let a = args(&["--idle-timeout", "2.5"]).unwrap().unwrap();
+        assert_eq!(a.idle_timeout, Some(2.5));
+        assert!(args(&["--idle-timeout", "0"]).is_err());
+        assert!(args(&["--idle-timeout=x"]).is_err());
     }
 }

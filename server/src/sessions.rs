@@ -1,7 +1,8 @@
 //! The session registry and the per-session state machine.
 //!
 //! A [`Session`] is created by a visitor `hello` and lives until the visitor or an agent ends
-//! it, or until it has had no visitor socket for [`AWAY_TTL`] (the visitor left the tagged site).
+//! it, until it has had no visitor socket for [`AWAY_TTL`] (the visitor left the tagged site), or
+//! until it has had no agent for the idle timeout ([`IDLE_TTL`]).
 //! It owns the server's [`Mirror`] of the visitor's page: every visitor frame is validated by
 //! applying it, accepted frames are published unchanged on the [`Bus`], and a late or
 //! resynchronizing agent gets `mirror.snapshot_json()`.
@@ -9,18 +10,25 @@
 //! Status (as sent to agents): `active`, `paused` (visitor paused), `away` (no visitor socket, or
 //! the visitor said `bye`, or it is on a new page whose snapshot has not arrived yet), `ended`.
 //!
+//! Besides the page stream, a session relays session messages both ways (`msg`), keeps the
+//! visitor's user state (`userstate`, read by agents) and the pause state (the visitor and agents
+//! may both pause); agent messages that arrive while the visitor is between pages wait for it.
+//! An ended session's id is remembered for [`TOMBSTONE_TTL`], so a page of it that comes back
+//! (another tab, a slow navigation) is told it ended instead of starting a new session.
+//!
 //! Locking: the registry lock may be taken before a session lock, never the other way round.
 //! No lock is held across an `.await`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
+use glance_cobrowse::messages::{check_message, check_state, MAX_QUEUED};
 use glance_cobrowse::mirror::{Mirror, MirrorError};
-use glance_cobrowse::protocol::{valid_session_key, Hello, VisitorMsg};
+use glance_cobrowse::protocol::{valid_session_key, AgentMsg, Hello, VisitorMsg};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -29,6 +37,12 @@ use crate::config::Config;
 
 /// How long a session survives without a visitor socket (navigation, reconnect).
 pub const AWAY_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// How long a session survives without any agent (none joined, or the last one left).
+pub const IDLE_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// How long an ended session's id is remembered (see the module docs).
+pub const TOMBSTONE_TTL: Duration = Duration::from_secs(60 * 60);
 
 /// After a `snapreq`, further failing diffs do not trigger another one for this long.
 const RESYNC_RETRY: Duration = Duration::from_secs(5);
@@ -71,7 +85,7 @@ pub enum EndReason {
     Visitor,
     /// An agent sent `end`.
     Agent,
-    /// No visitor came back within [`AWAY_TTL`].
+    /// No visitor came back within [`AWAY_TTL`], or no agent was there for the idle timeout.
     Timeout,
 }
 
@@ -112,6 +126,8 @@ pub enum OpenError {
     NoKeyAvailable,
     /// A malformed `hello` (unsupported version, missing page id...).
     Protocol(String),
+    /// The `sid` names a session that has ended (the page is told `end` with this reason).
+    Ended(EndReason),
 }
 
 impl OpenError {
@@ -121,6 +137,7 @@ impl OpenError {
             OpenError::UnknownGroup(_) | OpenError::NoKeyAvailable => "service",
             OpenError::InvalidKey | OpenError::Protocol(_) => "protocol",
             OpenError::DupKey(_) => "dupkey",
+            OpenError::Ended(_) => "ended",
         }
     }
 }
@@ -133,6 +150,7 @@ impl fmt::Display for OpenError {
             OpenError::DupKey(k) => write!(f, "session key {k} is already in use"),
             OpenError::NoKeyAvailable => f.write_str("no session key available"),
             OpenError::Protocol(m) => f.write_str(m),
+            OpenError::Ended(r) => write!(f, "the session has ended ({})", r.as_str()),
         }
     }
 }
@@ -190,16 +208,27 @@ struct Inner {
     /// When the last `snapreq` was sent and no snapshot has arrived since.
     resync_pending: Option<Instant>,
     snap_failures: u32,
+    /// The visitor's user state (`setUserState`), for agents.
+    userstate: BTreeMap<String, serde_json::Value>,
+    /// Frames for the visitor that arrived while it had no socket (agent messages).
+    to_visitor: VecDeque<String>,
+    /// Since when no agent has been connected (idle clock).
+    idle_since: Option<Instant>,
+    /// The attached visitor page said `bye` (it is unloading).
+    leaving: bool,
 }
 
 impl Inner {
     fn status(&self) -> Status {
+        // A paused visitor on a new page sends no snapshot: it is paused, not away.
         if self.ended {
             Status::Ended
-        } else if self.away || self.visitor.is_none() {
+        } else if self.visitor.is_none() || self.leaving {
             Status::Away
         } else if self.paused {
             Status::Paused
+        } else if self.away {
+            Status::Away
         } else {
             Status::Active
         }
@@ -227,6 +256,25 @@ impl Inner {
             // A full queue means the visitor socket is stuck; it will be resynced or dropped.
             let _ = v.tx.try_send(ctl);
         }
+    }
+
+    /// Sends `text` to the visitor now, or when its next socket attaches (bounded: the oldest
+    /// waiting frame is dropped first).
+    fn send_or_keep(&mut self, text: String) {
+        if self.visitor.is_some() && !self.leaving {
+            self.send_visitor(VisitorCtl::Send(text));
+        } else {
+            if self.to_visitor.len() >= MAX_QUEUED {
+                self.to_visitor.pop_front();
+            }
+            self.to_visitor.push_back(text);
+        }
+    }
+
+    fn userstate_frames(&self) -> impl Iterator<Item = String> + '_ {
+        self.userstate
+            .iter()
+            .map(|(k, v)| json!({"t": "userstate", "name": k, "value": v}).to_string())
     }
 }
 
@@ -322,13 +370,14 @@ impl Session {
 
     fn snapshot_frames(&self, g: &Inner) -> Vec<Utf8Bytes> {
         let mut frames = vec![Utf8Bytes::from(self.session_json(g))];
+        frames.extend(g.userstate_frames().map(Utf8Bytes::from));
         if g.mirror.has_snapshot() && !g.ended {
             frames.push(g.mirror.snapshot_json().into());
         }
         frames
     }
 
-    fn welcome_json(&self, g: &Inner, masks: &[String]) -> String {
+    fn welcome_json(&self, g: &Inner, masks: &[String], takeover: bool) -> String {
         json!({
             "t": "welcome",
             "key": self.key,
@@ -336,11 +385,16 @@ impl Session {
             "masks": masks,
             "last": g.last_value(),
             "agents": g.agents_value(),
+            "paused": g.paused,
+            "userstate": g.userstate,
+            "takeover": takeover,
         })
         .to_string()
     }
 
-    /// Attaches a (new) visitor socket; the previous one, if any, is told to close.
+    /// Attaches a (new) visitor socket; the previous one, if any, is told to close. A `fresh`
+    /// session takes its pause state from the `hello`; a resumed one keeps its own (an agent may
+    /// have paused it meanwhile) and tells the page in the welcome.
     /// Returns the welcome message, or `None` when the session has ended.
     fn attach(
         &self,
@@ -348,18 +402,29 @@ impl Session {
         tx: mpsc::Sender<VisitorCtl>,
         hello: &Hello,
         masks: &[String],
+        fresh: bool,
     ) -> Option<String> {
         let mut g = self.lock();
         if g.ended {
             return None;
         }
         let before = (g.status(), g.url.clone(), g.title.clone());
+        // Another live page (a second tab) had the session: this one takes it over.
+        let mut takeover = false;
         if let Some(old) = g.visitor.take() {
+            takeover = !g.leaving;
             let _ = old.tx.try_send(VisitorCtl::Replaced);
+        }
+        // Agent messages kept while the visitor was between pages go out after the welcome.
+        for text in g.to_visitor.drain(..) {
+            let _ = tx.try_send(VisitorCtl::Send(text));
         }
         g.visitor = Some(VisitorSlot { conn, tx });
         g.away_since = None;
-        g.paused = hello.paused;
+        g.leaving = false;
+        if fresh {
+            g.paused = hello.paused;
+        }
         // On a new page the mirror still shows the old one: stay away until its snapshot.
         g.away = g.mirror.has_snapshot() && g.mirror.page != hello.page;
         g.url.clone_from(&hello.url);
@@ -368,7 +433,7 @@ impl Session {
         g.resync_pending = None;
         g.snap_failures = 0;
         self.publish_session_if_changed(&mut g, before);
-        Some(self.welcome_json(&g, masks))
+        Some(self.welcome_json(&g, masks, takeover))
     }
 
     /// Handles one parsed visitor message (`text` is its original JSON, forwarded unchanged).
@@ -455,9 +520,37 @@ impl Session {
             }
             VisitorMsg::Bye => {
                 g.away = true;
+                g.leaving = true;
                 VisitorOutcome::Nothing
             }
             VisitorMsg::End => VisitorOutcome::Ended,
+            VisitorMsg::Msg { name, data } => {
+                let payload = data.to_string();
+                match check_message(name, &payload) {
+                    Ok(()) => {
+                        let m = json!({"t": "msg", "name": name, "data": data}).to_string();
+                        self.publish(&mut g, m.into());
+                        VisitorOutcome::Nothing
+                    }
+                    Err(e) => VisitorOutcome::Reject(format!("session message refused: {e}")),
+                }
+            }
+            VisitorMsg::Userstate { name, value } => {
+                let known = g.userstate.contains_key(name);
+                match check_state(name, &value.to_string(), g.userstate.len(), known) {
+                    Ok(()) => {
+                        if value.is_null() {
+                            g.userstate.remove(name);
+                        } else {
+                            g.userstate.insert(name.clone(), value.clone());
+                        }
+                        let m = json!({"t": "userstate", "name": name, "value": value}).to_string();
+                        self.publish(&mut g, m.into());
+                        VisitorOutcome::Nothing
+                    }
+                    Err(e) => VisitorOutcome::Reject(format!("user state refused: {e}")),
+                }
+            }
         };
         self.publish_session_if_changed(&mut g, before);
         outcome
@@ -483,6 +576,7 @@ impl Session {
         if g.ended {
             return None;
         }
+        g.idle_since = None;
         let sub = self.bus.subscribe(&self.sid);
         g.next_agent_num += 1;
         let num = g.next_agent_num;
@@ -507,11 +601,43 @@ impl Session {
         let mut g = self.lock();
         let before = g.agents.len();
         g.agents.retain(|a| a.id != id);
+        if g.agents.is_empty() && g.idle_since.is_none() {
+            g.idle_since = Some(Instant::now());
+        }
         if g.agents.len() != before && !g.ended {
             let mut agents = g.agents_value();
             agents["t"] = json!("agents");
             g.send_visitor(VisitorCtl::Send(agents.to_string()));
         }
+    }
+
+    /// Handles a message an agent sent: a session message for the visitor, or pause/resume.
+    /// `Err` (the agent socket is closed with it) for an invalid message.
+    pub fn agent_message(&self, msg: &AgentMsg) -> Result<(), String> {
+        let mut g = self.lock();
+        if g.ended {
+            return Ok(());
+        }
+        match msg {
+            AgentMsg::Msg { name, data } => {
+                check_message(name, &data.to_string())
+                    .map_err(|e| format!("session message refused: {e}"))?;
+                let m = json!({"t": "msg", "name": name, "data": data}).to_string();
+                g.send_or_keep(m);
+            }
+            AgentMsg::Pause { paused } => {
+                let before = (g.status(), g.url.clone(), g.title.clone());
+                g.paused = *paused;
+                let m = json!({"t": "pause", "paused": paused}).to_string();
+                // A visitor between pages learns it from the welcome (`paused`).
+                if g.visitor.is_some() && !g.leaving {
+                    g.send_visitor(VisitorCtl::Send(m));
+                }
+                self.publish_session_if_changed(&mut g, before);
+            }
+            AgentMsg::Snapreq | AgentMsg::End => {}
+        }
+        Ok(())
     }
 
     /// The current `session` and `snap` frames, and the publication counter they correspond to.
@@ -557,10 +683,17 @@ impl Session {
         true
     }
 
-    /// True when the visitor has been gone for at least `ttl`.
-    fn expired(&self, now: Instant, ttl: Duration) -> bool {
+    /// True when the visitor has been gone for at least `away_ttl`, or no agent has been there
+    /// for `idle_ttl`.
+    fn expired(&self, now: Instant, away_ttl: Duration, idle_ttl: Duration) -> bool {
         let g = self.lock();
-        g.visitor.is_none() && g.away_since.is_some_and(|t| now.duration_since(t) >= ttl)
+        let away = g.visitor.is_none()
+            && g.away_since
+                .is_some_and(|t| now.duration_since(t) >= away_ttl);
+        let idle = g
+            .idle_since
+            .is_some_and(|t| now.duration_since(t) >= idle_ttl);
+        away || idle
     }
 
     fn drop_visitor(&self) -> bool {
@@ -610,6 +743,8 @@ struct Maps {
     by_sid: HashMap<String, Arc<Session>>,
     /// Live sessions per (group, key), oldest first.
     by_key: HashMap<(String, String), Vec<Arc<Session>>>,
+    /// Ended sessions' ids, why and when they ended (see [`TOMBSTONE_TTL`]).
+    ended: HashMap<String, (EndReason, Instant)>,
 }
 
 /// All live sessions.
@@ -617,6 +752,7 @@ pub struct Registry {
     config: Arc<Config>,
     bus: Arc<dyn Bus>,
     away_ttl: Duration,
+    idle_ttl: Duration,
     maps: Mutex<Maps>,
     next_id: AtomicU64,
 }
@@ -637,6 +773,7 @@ impl Registry {
             config,
             bus,
             away_ttl,
+            idle_ttl: IDLE_TTL,
             maps: Mutex::new(Maps::default()),
             next_id: AtomicU64::new(1),
         }
@@ -645,6 +782,12 @@ impl Registry {
     /// The configuration of group `id`, if configured.
     pub fn group_config(&self, id: &str) -> Option<&crate::config::GroupConfig> {
         self.config.group(id)
+    }
+
+    /// Sets how long a session may go without any agent.
+    pub fn with_idle_ttl(mut self, idle_ttl: Duration) -> Self {
+        self.idle_ttl = idle_ttl;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Maps> {
@@ -683,8 +826,11 @@ impl Registry {
         let conn = self.next_id();
         let mut maps = self.lock();
         if let Some(sid) = &hello.sid {
+            if let Some((reason, _)) = maps.ended.get(sid) {
+                return Err(OpenError::Ended(*reason));
+            }
             if let Some(s) = maps.by_sid.get(sid).filter(|s| s.group == hello.group) {
-                if let Some(welcome) = s.attach(conn, tx.clone(), hello, &group.masks) {
+                if let Some(welcome) = s.attach(conn, tx.clone(), hello, &group.masks, false) {
                     return Ok(Opened {
                         session: s.clone(),
                         conn,
@@ -741,10 +887,14 @@ impl Registry {
                 n: 0,
                 resync_pending: None,
                 snap_failures: 0,
+                userstate: BTreeMap::new(),
+                to_visitor: VecDeque::new(),
+                idle_since: Some(Instant::now()),
+                leaving: false,
             }),
         });
         let welcome = session
-            .attach(conn, tx, hello, &group.masks)
+            .attach(conn, tx, hello, &group.masks, true)
             .ok_or(OpenError::NoKeyAvailable)?;
         maps.by_sid.insert(session.sid.clone(), session.clone());
         maps.by_key
@@ -780,6 +930,9 @@ impl Registry {
         let first = session.finish(reason);
         let mut maps = self.lock();
         maps.by_sid.remove(&session.sid);
+        maps.ended
+            .entry(session.sid.clone())
+            .or_insert((reason, Instant::now()));
         let k = (session.group.clone(), session.key.clone());
         if let Some(list) = maps.by_key.get_mut(&k) {
             list.retain(|s| !Arc::ptr_eq(s, session));
@@ -797,15 +950,19 @@ impl Registry {
         }
     }
 
-    /// Ends every session whose visitor has been gone for the away TTL.
+    /// Ends every session whose visitor has been gone for the away TTL or that had no agent for
+    /// the idle TTL; forgets old tombstones.
     pub fn sweep(&self, now: Instant) {
-        let expired: Vec<Arc<Session>> = self
-            .lock()
-            .by_sid
-            .values()
-            .filter(|s| s.expired(now, self.away_ttl))
-            .cloned()
-            .collect();
+        let expired: Vec<Arc<Session>> = {
+            let mut maps = self.lock();
+            maps.ended
+                .retain(|_, (_, t)| now.duration_since(*t) < TOMBSTONE_TTL);
+            maps.by_sid
+                .values()
+                .filter(|s| s.expired(now, self.away_ttl, self.idle_ttl))
+                .cloned()
+                .collect()
+        };
         for s in expired {
             self.end(&s, EndReason::Timeout);
         }
@@ -952,6 +1109,153 @@ mod tests {
         reg.end(&o2.session, EndReason::Visitor);
         assert!(reg.is_empty());
         assert!(reg.find(None, "K").is_none());
+    }
+
+    fn sent(rx: &mut mpsc::Receiver<VisitorCtl>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            if let VisitorCtl::Send(s) = c {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn messages_and_user_state_travel_between_visitor_and_agents() {
+        let reg = registry(64);
+        let (tx, mut rx) = mpsc::channel(64);
+        let o = reg.open_visitor(&hello(Some("MSG")), tx).expect("open");
+        let s = &o.session;
+        assert_eq!(
+            feed(
+                s,
+                o.conn,
+                r#"{"t":"userstate","name":"step","value":"cart"}"#
+            ),
+            VisitorOutcome::Nothing
+        );
+        let join = s.join_agent("A", 7).expect("join");
+        let frames: Vec<&str> = join.frames.iter().map(|f| f.as_str()).collect();
+        assert!(
+            frames.contains(&r#"{"name":"step","t":"userstate","value":"cart"}"#),
+            "{frames:?}"
+        );
+        let _ = sent(&mut rx);
+        // Visitor -> agents: published; non-objects and bad names close the socket.
+        let n = s.lock().n;
+        assert_eq!(
+            feed(
+                s,
+                o.conn,
+                r#"{"t":"msg","name":"hello","data":{"foo":123}}"#
+            ),
+            VisitorOutcome::Nothing
+        );
+        assert_eq!(s.lock().n, n + 1);
+        assert!(matches!(
+            feed(s, o.conn, r#"{"t":"msg","name":"hello","data":[1]}"#),
+            VisitorOutcome::Reject(r) if r.contains("must be an object")
+        ));
+        // Agent -> visitor.
+        let m = AgentMsg::Msg {
+            name: "hi".into(),
+            data: json!({"x": 1}),
+        };
+        s.agent_message(&m).expect("relay");
+        assert_eq!(
+            sent(&mut rx),
+            vec![r#"{"data":{"x":1},"name":"hi","t":"msg"}"#]
+        );
+        let bad = AgentMsg::Msg {
+            name: "hi".into(),
+            data: json!("text"),
+        };
+        assert!(s
+            .agent_message(&bad)
+            .unwrap_err()
+            .contains("must be an object"));
+        // Removing a user-state entry.
+        feed(s, o.conn, r#"{"t":"userstate","name":"step","value":null}"#);
+        assert!(s.lock().userstate.is_empty());
+    }
+
+    #[test]
+    fn agent_messages_wait_for_the_next_page_and_pause_is_kept_for_it() {
+        let reg = registry(64);
+        let (tx, _rx) = mpsc::channel(64);
+        let o = reg.open_visitor(&hello(Some("NAV")), tx).expect("open");
+        assert_eq!(
+            feed(&o.session, o.conn, r#"{"t":"bye"}"#),
+            VisitorOutcome::Nothing
+        );
+        let m = AgentMsg::Msg {
+            name: "later".into(),
+            data: json!({}),
+        };
+        o.session.agent_message(&m).expect("kept");
+        o.session
+            .agent_message(&AgentMsg::Pause { paused: true })
+            .expect("pause");
+        assert_eq!(o.session.status().state, "away");
+        let mut h = hello(None);
+        h.sid = Some(o.session.sid.clone());
+        h.page = "p2".into();
+        let (tx2, mut rx2) = mpsc::channel(64);
+        let o2 = reg.open_visitor(&h, tx2).expect("resume");
+        let w: serde_json::Value = serde_json::from_str(&o2.welcome).expect("json");
+        assert_eq!(w["paused"], true, "the agent paused meanwhile: {w}");
+        assert_eq!(w["takeover"], false, "the old page had said bye");
+        assert_eq!(
+            sent(&mut rx2),
+            vec![r#"{"data":{},"name":"later","t":"msg"}"#]
+        );
+    }
+
+    #[test]
+    fn a_second_live_page_takes_over() {
+        let reg = registry(64);
+        let (tx, _rx) = mpsc::channel(64);
+        let o = reg.open_visitor(&hello(Some("TAB")), tx).expect("open");
+        let mut h = hello(None);
+        h.sid = Some(o.session.sid.clone());
+        let (tx2, _rx2) = mpsc::channel(64);
+        let o2 = reg.open_visitor(&h, tx2).expect("resume");
+        let w: serde_json::Value = serde_json::from_str(&o2.welcome).expect("json");
+        assert_eq!(w["takeover"], true);
+    }
+
+    #[test]
+    fn idle_sessions_time_out_and_ended_sessions_are_remembered() {
+        let cfg = Config::parse("[groups.1]\nmasks = []\n").expect("config");
+        let reg = Registry::new(Arc::new(cfg), Arc::new(InProcessBus::new(8)), AWAY_TTL)
+            .with_idle_ttl(Duration::from_secs(60));
+        let (tx, mut rx) = mpsc::channel(8);
+        let o = reg.open_visitor(&hello(Some("IDLE")), tx).expect("open");
+        let t0 = Instant::now();
+        reg.sweep(t0 + Duration::from_secs(30));
+        assert_eq!(reg.len(), 1, "not idle long enough");
+        // An agent present stops the clock; it restarts when the last one leaves.
+        let j = o.session.join_agent("A", 1).expect("join");
+        reg.sweep(t0 + Duration::from_secs(120));
+        assert_eq!(reg.len(), 1, "an agent is there");
+        drop(j);
+        o.session.leave_agent(1);
+        reg.sweep(Instant::now() + Duration::from_secs(61));
+        assert!(reg.is_empty(), "idle for the timeout: ended");
+        let mut got_end = false;
+        while let Ok(c) = rx.try_recv() {
+            got_end |= matches!(c, VisitorCtl::End(EndReason::Timeout));
+        }
+        assert!(got_end, "the visitor is told");
+        // Its pages coming back are told it ended, not given a new session.
+        let mut h = hello(Some("IDLE"));
+        h.sid = Some(o.session.sid.clone());
+        let (tx2, _rx2) = mpsc::channel(8);
+        assert_eq!(
+            reg.open_visitor(&h, tx2).unwrap_err(),
+            OpenError::Ended(EndReason::Timeout)
+        );
     }
 
     #[test]

@@ -147,6 +147,14 @@ async fn run(mut ws: WebSocket, state: AppState) {
     let (tx, rx) = mpsc::channel(CTL_QUEUE);
     let opened = match state.registry.open_visitor(&hello, tx) {
         Ok(o) => o,
+        Err(OpenError::Ended(reason)) => {
+            // A page of a session that ended meanwhile (another tab, a slow navigation).
+            let end = json!({"t": "end", "reason": reason.as_str()}).to_string();
+            if send(&mut ws, Message::Text(end.into())).await {
+                close(&mut ws, NORMAL, "session ended").await;
+            }
+            return;
+        }
         Err(e) => {
             if matches!(e, OpenError::UnknownGroup(_) | OpenError::NoKeyAvailable) {
                 eprintln!("visitor refused: {e}");

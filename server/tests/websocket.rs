@@ -441,3 +441,65 @@ async fn away_sessions_expire() {
     assert_eq!(recv_until(&mut a, "ended").await.0["reason"], "timeout");
     assert_eq!(http(&s.addr, "GET", "/api/session/EXPIRE").await.0, 404);
 }
+
+#[tokio::test]
+async fn session_messages_user_state_and_agent_pause_over_the_sockets() {
+    let s = start().await;
+    let (mut v, _) = visitor(&s.addr, "1234", Some("MSGS")).await;
+    send_snap(&mut v).await;
+    send(&mut v, r#"{"t":"userstate","name":"step","value":{"n":2}}"#).await;
+    let mut a = connect(&s.addr, "/ws/agent?key=MSGS&name=A").await;
+    let (snap, before) = recv_until(&mut a, "snap").await;
+    assert_eq!(snap["seq"], 1);
+    assert!(
+        before
+            .iter()
+            .any(|f| f["t"] == "userstate" && f["name"] == "step" && f["value"]["n"] == 2),
+        "a joining agent gets the user state: {before:?}"
+    );
+    // Visitor -> agent.
+    send(&mut v, r#"{"t":"msg","name":"hello","data":{"foo":123}}"#).await;
+    let (m, _) = recv_until(&mut a, "msg").await;
+    assert_eq!(
+        (m["name"].as_str(), m["data"]["foo"].as_i64()),
+        (Some("hello"), Some(123))
+    );
+    // Agent -> visitor, and the agent pausing.
+    send(&mut a, r#"{"t":"msg","name":"back","data":{"ok":true}}"#).await;
+    let (m, _) = recv_until(&mut v, "msg").await;
+    assert_eq!(m["data"]["ok"], true);
+    send(&mut a, r#"{"t":"pause","paused":true}"#).await;
+    assert_eq!(recv_until(&mut v, "pause").await.0["paused"], true);
+    assert_eq!(recv_until(&mut a, "session").await.0["state"], "paused");
+    // A non-object message from the agent closes its socket with 1008; the session goes on.
+    send(&mut a, r#"{"t":"msg","name":"bad","data":42}"#).await;
+    assert_eq!(recv_close(&mut a).await.0, 1008);
+    let (status, _, _) = http(&s.addr, "GET", "/api/session/MSGS").await;
+    assert_eq!(status, 200);
+    // So does a non-object one from the visitor.
+    send(&mut v, r#"{"t":"msg","name":"bad","data":"text"}"#).await;
+    assert_eq!(recv_close(&mut v).await.0, 1008);
+}
+
+#[tokio::test]
+async fn a_page_of_an_ended_session_is_told_it_ended() {
+    let s = start().await;
+    let (mut v, w) = visitor(&s.addr, "1234", Some("OVER")).await;
+    let sid = w["sid"].as_str().expect("sid").to_string();
+    send_snap(&mut v).await;
+    let mut a = connect(&s.addr, "/ws/agent?key=OVER&name=A").await;
+    recv_until(&mut a, "snap").await;
+    send(&mut a, r#"{"t":"end"}"#).await;
+    recv_until(&mut v, "end").await;
+    // Another page (tab) of the session comes back with its sid: told `end`, no new session.
+    let mut v2 = connect(&s.addr, "/ws/visitor").await;
+    send(&mut v2, &hello("1234", Some("OVER"), Some(&sid), "p-2")).await;
+    let end = recv(&mut v2).await;
+    assert_eq!(
+        (end["t"].as_str(), end["reason"].as_str()),
+        (Some("end"), Some("agent"))
+    );
+    assert_eq!(recv_close(&mut v2).await.0, 1000);
+    let (status, _, _) = http(&s.addr, "GET", "/api/session/OVER").await;
+    assert_eq!(status, 404);
+}

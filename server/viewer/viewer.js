@@ -10,6 +10,9 @@
 //
 // Tests read window.glanceViewer = { key, page, seq, snapshots, state, ... } and
 // document.body.dataset.state (waiting|active|away|paused|ended|notfound|left).
+// window.glanceViewer is also the agent side's session API (the product's GLANCE.Cobrowse.Agent
+// methods of the same names): sendSessionMessage(name, msg), addSessionMessageListener(name, fn),
+// removeSessionMessageListener(name, fn), getUserState(name), pause(bool).
 (function () {
   'use strict';
 
@@ -102,6 +105,7 @@
     text: $('glance-message-text'),
     leave: $('glance-leave'),
     end: $('glance-end'),
+    pause: $('glance-pause'),
   };
 
   // ---------------------------------------------------------------------------------------
@@ -153,6 +157,10 @@
   const canvasRule = new WeakMap(); // mirror <canvas> -> the rule painting its picture
   const pseudoSheet = new WeakMap(); // document / shadow root -> its :hover/:focus rules, rewritten
 
+  // Session messages from the visitor (listeners by name) and the visitor's user state.
+  const msgListeners = new Map();
+  const userState = new Map();
+
   const pub = (window.glanceViewer = {
     key: key,
     page: null,
@@ -167,6 +175,34 @@
     sy: 0,
     resyncing: false,
     name: agentName,
+    /** Sends a session message to the visitor; `msg` must be an object (as the product's agent API). */
+    sendSessionMessage(name, msg) {
+      if (typeof name !== 'string' || !name) throw new TypeError('sendSessionMessage: name must be a non-empty string');
+      if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
+        throw new TypeError('sendSessionMessage: msg must be an object');
+      }
+      return send({ t: 'msg', name, data: msg });
+    },
+    /** `fn(name, msg)` for every session message `name` from the visitor. */
+    addSessionMessageListener(name, fn) {
+      if (typeof fn !== 'function') return;
+      const l = msgListeners.get(name) || [];
+      if (!l.includes(fn)) l.push(fn);
+      msgListeners.set(name, l);
+    },
+    removeSessionMessageListener(name, fn) {
+      const l = msgListeners.get(name) || [];
+      const i = l.indexOf(fn);
+      if (i >= 0) l.splice(i, 1);
+    },
+    /** The user state the visitor stored with setUserState(name, value), or undefined. */
+    getUserState(name) {
+      return userState.has(name) ? JSON.parse(JSON.stringify(userState.get(name))) : undefined;
+    },
+    /** Pauses (true) or resumes (false) the session for the visitor. */
+    pause(paused) {
+      return send({ t: 'pause', paused: paused === undefined || !!paused });
+    },
   });
 
   function publish() {
@@ -246,6 +282,7 @@
   function setState(state) {
     S.state = state;
     document.body.dataset.state = state;
+    ui.pause.textContent = state === 'paused' ? 'Resume' : 'Pause';
     renderOverlay();
     renderHeader();
     publish();
@@ -1180,6 +1217,19 @@
       case 'diff':
         applyDiff(m);
         break;
+      case 'msg':
+        if (typeof m.name === 'string' && m.data && typeof m.data === 'object') {
+          for (const f of (msgListeners.get(m.name) || []).slice()) {
+            try { f(m.name, m.data); } catch (e) { console.error('glance viewer: message listener threw', e); }
+          }
+        }
+        break;
+      case 'userstate':
+        if (typeof m.name === 'string') {
+          if (m.value === null || m.value === undefined) userState.delete(m.name);
+          else userState.set(m.name, m.value);
+        }
+        break;
       case 'ended':
         S.final = true;
         setState('ended');
@@ -1300,6 +1350,10 @@
 
   ui.end.addEventListener('click', () => {
     if (!send({ t: 'end' })) setConn('not connected');
+  });
+
+  ui.pause.addEventListener('click', () => {
+    if (!pub.pause(S.state !== 'paused')) setConn('not connected');
   });
 
   // ---------------------------------------------------------------------------------------

@@ -73,6 +73,28 @@ impl Engine {
     pub fn pause(&self, paused: bool) {
         self.handle.run(|i| i.set_paused(paused));
     }
+
+    /// `sendSessionMessage(name, msg)`; `json` is the loader's `JSON.stringify(msg)` (empty when
+    /// it has none). A non-object is refused with an `error` event.
+    #[wasm_bindgen(js_name = sendSessionMessage)]
+    pub fn send_session_message(&self, name: &str, json: &str) {
+        self.handle.run(|i| i.send_message(name, json));
+    }
+
+    /// `setUserState(name, value)`; `json` is `JSON.stringify(value)`.
+    #[wasm_bindgen(js_name = setUserState)]
+    pub fn set_user_state(&self, name: &str, json: &str) {
+        self.handle.run(|i| i.set_user_state(name, json));
+    }
+
+    /// `getUserState(name)`: the value, or `undefined`.
+    #[wasm_bindgen(js_name = getUserState)]
+    pub fn get_user_state(&self, name: &str) -> JsValue {
+        match self.handle.run(|i| i.user_state(name)).flatten() {
+            Some(v) => js_sys::JSON::parse(&v).unwrap_or(JsValue::UNDEFINED),
+            None => JsValue::UNDEFINED,
+        }
+    }
 }
 
 impl Drop for Engine {

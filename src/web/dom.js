@@ -116,6 +116,27 @@ export function insideEnginePage() {
   }
 }
 
+/**
+ * Session end: removes every `data-gid` attribute the engine wrote and forgets the elements' ids
+ * (top document, open shadow roots, same-origin frames), so a later session tags the page afresh.
+ */
+export function clearGids() {
+  const clear = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.hasAttribute('data-gid')) el.removeAttribute('data-gid');
+      delete el[GID];
+      const sr = el.shadowRoot;
+      if (sr) { delete sr[GID]; clear(sr); }
+      if (el.localName === 'iframe' || el.localName === 'frame') {
+        let d = null;
+        try { d = el.contentDocument; } catch (_) { /* another origin */ }
+        if (d) { delete d[GID]; clear(d); }
+      }
+    }
+  };
+  try { clear(document); } catch (e) { console.error('glance: clearing data-gid failed', e); }
+}
+
 /** Page facts for a snapshot header. */
 export function pageMeta() {
   return {

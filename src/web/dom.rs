@@ -33,6 +33,10 @@ extern "C" {
     #[wasm_bindgen(js_name = invalidSelector, catch)]
     pub fn invalid_selector(json: &str) -> Result<i32, JsValue>;
 
+    /// Removes the engine's `data-gid` attributes and node ids (session end).
+    #[wasm_bindgen(js_name = clearGids)]
+    pub fn clear_gids();
+
     /// Snapshot header facts (an object; see `wire::page_meta`).
     #[wasm_bindgen(js_name = pageMeta, catch)]
     pub fn page_meta() -> Result<JsValue, JsValue>;

@@ -1,18 +1,27 @@
 //! The visitor session state machine: connect, hand-shake, snapshot, stream diffs, reconnect
-//! with backoff and resend, pause, end. Events are queued while the state is borrowed and
-//! delivered after, so a listener may call back into the engine safely.
+//! with backoff and resend, pause, session messages and user state, tabs (standby, takeover,
+//! election; see [`crate::tabs`]), end and cleanup. Events are queued while the state is
+//! borrowed and delivered after, so a listener may call back into the engine safely.
 
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::rc::{Rc, Weak};
-use alloc::{boxed::Box, string::String, string::ToString, vec::Vec};
 use core::cell::RefCell;
 
 use crate::json::{self, string_array, Obj};
+use crate::messages::{check_message, check_state, UserState, MAX_QUEUED};
+use crate::tabs::{claim_wins, end_reason, TabMsg, ADOPT_WAIT_MS, CLAIM_WAIT_MS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::dom::{self, Batch, DomCapture};
 use super::socket::{SnapStream, Socket};
 use super::storage::Store;
+use super::tabs::{visible, Tabs};
 use super::timer::Timeout;
 use super::wire::{self, ServerMsg};
 use crate::capture::{Flat, Recorder};
@@ -41,6 +50,20 @@ enum Phase {
     Starting,
     Live,
     Reconnecting,
+    /// In the session, but another tab is the active one: no socket, no capture.
+    Standby,
+}
+
+/// This tab's claim while two tabs may be starting a session at once (see [`crate::tabs`]);
+/// kept until the welcome, so that a tab claiming late still learns it lost.
+#[derive(Debug)]
+struct Election {
+    at: f64,
+    /// Another tab's claim won: wait for its session.
+    yielded: bool,
+    /// This tab won and is connecting.
+    connecting: bool,
+    _timer: Option<Timeout>,
 }
 
 /// A Rust callback handed to JS that takes one value.
@@ -86,6 +109,24 @@ pub struct Inner {
     /// The running snapshot's chunk callback and its promise's two reactions.
     snapshot_reactions: Option<[JsCallback; 3]>,
     events: Vec<(&'static str, String)>,
+    /// This tab's id (tab messages).
+    tab: String,
+    tabs: Option<Tabs>,
+    election: Option<Election>,
+    /// This tab is the session's active tab (it emitted `focus`, or started the session).
+    focused: bool,
+    /// Coming back from standby: `focus` is due with the welcome.
+    refocus: bool,
+    /// The session's user state: name -> JSON value.
+    userstate: UserState,
+    /// User-state names set while no socket could take them.
+    state_dirty: Vec<String>,
+    /// Session messages waiting for the socket (bounded).
+    queue: VecDeque<String>,
+    /// The visitor paused or resumed while no socket could say so.
+    pause_dirty: bool,
+    /// `statereceived` was emitted on this page.
+    stated: bool,
 }
 
 impl core::fmt::Debug for Inner {
@@ -148,6 +189,14 @@ fn location() -> (String, String, String) {
     )
 }
 
+/// `location.hostname` and whether the page is served over https.
+fn page_host() -> (String, bool) {
+    let loc = web_sys::window().map(|w| w.location());
+    let host = loc.as_ref().and_then(|l| l.hostname().ok());
+    let proto = loc.as_ref().and_then(|l| l.protocol().ok());
+    (host.unwrap_or_default(), proto.as_deref() == Some("https:"))
+}
+
 /// The engine handle kept by the exported `Engine`.
 pub struct Handle {
     pub rc: Rc<RefCell<Inner>>,
@@ -156,7 +205,8 @@ pub struct Handle {
 impl Handle {
     /// Creates the engine; continues a stored session of this group.
     pub fn new(cfg: Config, emit: js_sys::Function) -> Handle {
-        let store = Store::new(&cfg);
+        let (host, https) = page_host();
+        let store = Store::new(&cfg, &host, https);
         let rc = Rc::new_cyclic(|me| {
             RefCell::new(Inner {
                 me: me.clone(),
@@ -188,6 +238,16 @@ impl Handle {
                 start_timer: None,
                 snapshot_reactions: None,
                 events: Vec::new(),
+                tab: random_hex(12),
+                tabs: None,
+                election: None,
+                focused: false,
+                refocus: false,
+                userstate: UserState::default(),
+                state_dirty: Vec::new(),
+                queue: VecDeque::new(),
+                pause_dirty: false,
+                stated: false,
             })
         });
         let h = Handle { rc };
@@ -197,13 +257,8 @@ impl Handle {
             if dom::inside_engine_page().unwrap_or(false) {
                 return;
             }
-            if let Some(info) = i.store.load().filter(|s| s.group == i.cfg.groupid) {
-                i.paused = info.paused;
-                i.info = Some(info);
-                i.continuing = true;
-                i.phase = Phase::Starting;
-                i.connect();
-            }
+            i.listen_tabs();
+            i.continue_stored();
         });
         h
     }
@@ -224,6 +279,15 @@ impl Inner {
         self.event("error", payload);
     }
 
+    /// Stores the session for the next page; storage problems become `error` `storage` events
+    /// (each once per page) and the session keeps running here.
+    fn persist(&mut self) {
+        let Some(info) = &self.info else { return };
+        for issue in self.store.save(info) {
+            self.error("storage", &issue.to_string());
+        }
+    }
+
     /// Whether a session is running on this page.
     pub fn in_session(&self) -> bool {
         self.phase != Phase::Idle
@@ -232,20 +296,313 @@ impl Inner {
     /// `getSessionState()` as JSON (`null` outside a session).
     pub fn session_state(&self) -> String {
         match &self.info {
-            Some(info) if self.phase != Phase::Idle => Obj::new()
-                .str("sessionKey", &info.key)
-                .str("groupid", &info.group)
-                .bool("paused", self.paused)
-                .bool("connected", self.phase == Phase::Live)
-                .raw("agents", &self.agents)
-                .finish(),
+            Some(info) if self.phase != Phase::Idle => {
+                let mut state = Obj::new();
+                for (k, v) in self.userstate.iter() {
+                    state = state.raw(k, v);
+                }
+                Obj::new()
+                    .str("sessionKey", &info.key)
+                    .str("groupid", &info.group)
+                    .bool("paused", self.paused)
+                    .bool("connected", self.phase == Phase::Live)
+                    .bool("active", self.phase != Phase::Standby)
+                    .raw("agents", &self.agents)
+                    .raw("userstate", &state.finish())
+                    .finish()
+            }
             _ => "null".into(),
+        }
+    }
+
+    /// `getUserState(name)`: the JSON value, if set.
+    pub fn user_state(&self, name: &str) -> Option<String> {
+        self.userstate.get(name).map(str::to_string)
+    }
+
+    /// Listens to the other tabs of the site and to what makes this tab the active one.
+    fn listen_tabs(&mut self) {
+        let (m1, m2, m3) = (self.me.clone(), self.me.clone(), self.me.clone());
+        self.tabs = Some(Tabs::new(
+            &self.cfg.groupid,
+            move |text: String| with_engine(&m1, |i| i.on_tab(&text)),
+            move || with_engine(&m2, |i| i.activate()),
+            move || {
+                with_engine(&m3, |i| {
+                    if i.phase != Phase::Idle && i.store.load(&i.cfg.groupid).is_none() {
+                        i.end_with("visitor", false);
+                    }
+                })
+            },
+        ));
+    }
+
+    fn post(&self, msg: TabMsg) {
+        if let Some(t) = &self.tabs {
+            t.post(&msg);
+        }
+    }
+
+    fn sid(&self) -> Option<&str> {
+        self.info.as_ref().map(|i| i.sid.as_str())
+    }
+
+    /// Continues the stored session of this group, if any: this tab connects when it is visible,
+    /// and waits in standby when it is a background tab.
+    fn continue_stored(&mut self) {
+        let Some(info) = self.store.load(&self.cfg.groupid) else {
+            return;
+        };
+        self.paused = info.paused;
+        let key = info.key.clone();
+        self.info = Some(info);
+        self.continuing = true;
+        if visible() {
+            self.phase = Phase::Starting;
+            self.connect();
+        } else {
+            self.phase = Phase::Standby;
+            self.announced = true;
+            self.event(
+                "sessioncontinue",
+                Obj::new().str("sessionKey", &key).finish(),
+            );
+        }
+    }
+
+    /// Focus, visibility or user input: a standby tab takes the session over; an idle tab picks
+    /// up a session another tab (maybe on another subdomain) has stored.
+    pub fn activate(&mut self) {
+        match self.phase {
+            Phase::Standby => {
+                self.continuing = true;
+                self.refocus = true;
+                self.phase = Phase::Starting;
+                self.connect();
+            }
+            Phase::Idle if self.election.is_none() => self.continue_stored(),
+            _ => {}
+        }
+    }
+
+    /// A message from another tab.
+    fn on_tab(&mut self, text: &str) {
+        let Some(msg) = wire::tab_msg(text) else {
+            return;
+        };
+        let ours = |i: &Inner, sid: &str| i.phase != Phase::Idle && i.sid() == Some(sid);
+        match msg {
+            TabMsg::Claim { tab, at } => {
+                if let Some(e) = &mut self.election {
+                    if e.yielded {
+                        // Waiting for the winner's session.
+                    } else if !e.connecting && claim_wins((at, &tab), (e.at, &self.tab)) {
+                        // The other tab starts the session; this one joins it.
+                        e.yielded = true;
+                        let me = self.me.clone();
+                        e._timer = Timeout::new(ADOPT_WAIT_MS, move || {
+                            with_engine(&me, |i| i.election_over())
+                        });
+                    } else {
+                        // This tab wins (or already connects): tell the late claimant.
+                        let at = if e.connecting { 0.0 } else { e.at };
+                        let tab = self.tab.clone();
+                        self.post(TabMsg::Claim { tab, at });
+                    }
+                } else if self.phase != Phase::Idle {
+                    if let Some(info) = &self.info {
+                        self.post(TabMsg::Started {
+                            tab: self.tab.clone(),
+                            info: info.encode(),
+                        });
+                    }
+                }
+            }
+            TabMsg::Started { info, .. } => {
+                let Some(info) = SessionInfo::decode(&info).filter(|i| i.group == self.cfg.groupid)
+                else {
+                    return;
+                };
+                let other_key = self.election.is_some()
+                    && self.requested_key.as_ref().is_some_and(|k| *k != info.key);
+                if self.election.as_ref().is_some_and(|e| e.connecting) || other_key {
+                    // Connecting already, or asked for another key: this tab starts its own.
+                    return;
+                }
+                let asked = self.election.take().is_some();
+                if asked || self.phase == Phase::Idle {
+                    self.join_standby(info, asked);
+                }
+            }
+            TabMsg::Active { tab, sid } => {
+                let live = matches!(
+                    self.phase,
+                    Phase::Live | Phase::Starting | Phase::Reconnecting
+                );
+                if tab != self.tab && live && ours(self, &sid) {
+                    self.go_standby();
+                }
+            }
+            TabMsg::End { sid, reason } => {
+                if ours(self, &sid) {
+                    if reason == "visitor" {
+                        // Ended in a tab without a socket: this one tells the server.
+                        self.send_text(END_MSG);
+                    }
+                    self.end_with(end_reason(Some(&reason)), false);
+                }
+            }
+            TabMsg::Pause { sid, paused } => {
+                if ours(self, &sid) && paused != self.paused {
+                    self.apply_pause(paused, false);
+                }
+            }
+            TabMsg::Relay { sid, line } => {
+                if ours(self, &sid) && self.phase == Phase::Live {
+                    self.send_text(&line);
+                }
+            }
+        }
+    }
+
+    /// Joins a session another tab has, without taking it over (`started`: this tab asked for a
+    /// session and gets that one).
+    fn join_standby(&mut self, info: SessionInfo, started: bool) {
+        let key = info.key.clone();
+        self.paused = info.paused;
+        self.info = Some(info);
+        self.phase = Phase::Standby;
+        self.announced = true;
+        self.continuing = true;
+        self.focused = false;
+        let payload = Obj::new().str("sessionKey", &key).finish();
+        if started {
+            self.event("sessionstart", payload.clone());
+        }
+        self.event("sessioncontinue", payload);
+    }
+
+    /// The election wait is over: start the session (no other tab claimed first, or the winner
+    /// never said it started).
+    fn election_over(&mut self) {
+        let Some(e) = &mut self.election else { return };
+        if e.connecting || self.phase != Phase::Starting {
+            return;
+        }
+        e.connecting = true;
+        e.yielded = false;
+        e._timer = None;
+        self.connect();
+    }
+
+    /// Another tab became the active one: stop capturing and streaming here, keep the session.
+    fn go_standby(&mut self) {
+        if matches!(self.phase, Phase::Idle | Phase::Standby) {
+            return;
+        }
+        self.release();
+        self.phase = Phase::Standby;
+        if core::mem::take(&mut self.focused) {
+            self.event("blur", "{}".into());
+        }
+    }
+
+    /// Stops the socket, the capture and the timers of this page (the session itself goes on).
+    fn release(&mut self) {
+        self.start_timer = None;
+        if let Some(s) = self.snap_stream.take() {
+            s.discard();
+        }
+        self.congestion_timer = None;
+        self.congested = false;
+        if let Some(c) = self.capture.take() {
+            c.stop();
+        }
+        self.notify = None;
+        self.socket = None;
+        self.reconnect_timer = None;
+        self.outbox.clear();
+        self.backoff.reset();
+    }
+
+    /// Sends a message for the server now, through the live tab, or once connected.
+    fn send_line(&mut self, line: String) {
+        match self.phase {
+            Phase::Live => {
+                self.send_text(&line);
+            }
+            Phase::Standby => {
+                if let Some(sid) = self.sid() {
+                    let sid = sid.to_string();
+                    self.post(TabMsg::Relay { sid, line });
+                }
+            }
+            _ => {
+                if self.queue.len() >= MAX_QUEUED {
+                    self.queue.pop_front();
+                }
+                self.queue.push_back(line);
+            }
+        }
+    }
+
+    /// `sendSessionMessage(name, msg)`; `json` is `JSON.stringify(msg)`.
+    pub fn send_message(&mut self, name: &str, json: &str) {
+        let checked = check_message(name, json)
+            .map_err(|e| e.to_string())
+            .and_then(|_| match wire::parse_object(json) {
+                Some(_) => Ok(()),
+                None => Err("the message is not valid JSON".into()),
+            });
+        if let Err(e) = checked {
+            return self.error("badparams", &format!("sendSessionMessage(\"{name}\"): {e}"));
+        }
+        if self.phase == Phase::Idle {
+            return self.error(
+                "badparams",
+                &format!("sendSessionMessage(\"{name}\"): not in a session"),
+            );
+        }
+        let line = Obj::new()
+            .str("t", "msg")
+            .str("name", name)
+            .raw("data", json)
+            .finish();
+        self.send_line(line);
+    }
+
+    /// `setUserState(name, value)`; `json` is `JSON.stringify(value)` (`null` removes it).
+    pub fn set_user_state(&mut self, name: &str, json: &str) {
+        let known = self.userstate.contains(name);
+        let checked = check_state(name, json, self.userstate.len(), known)
+            .map_err(|e| e.to_string())
+            .and_then(|_| match js_sys::JSON::parse(json) {
+                Ok(_) => Ok(()),
+                Err(_) => Err("the value is not valid JSON".into()),
+            });
+        if let Err(e) = checked {
+            return self.error("badparams", &format!("setUserState(\"{name}\"): {e}"));
+        }
+        if self.phase == Phase::Idle {
+            return self.error(
+                "badparams",
+                &format!("setUserState(\"{name}\"): not in a session"),
+            );
+        }
+        self.userstate.set(name, json);
+        if matches!(self.phase, Phase::Live | Phase::Standby) {
+            self.send_line(state_line(name, json));
+        } else if !self.state_dirty.iter().any(|n| n == name) {
+            self.state_dirty.push(name.to_string());
         }
     }
 
     /// `startSession(params)`.
     pub fn start(&mut self, key: Option<String>) {
-        if self.phase != Phase::Idle {
+        if self.phase == Phase::Standby {
+            return self.activate();
+        }
+        if self.phase != Phase::Idle || self.election.is_some() {
             return;
         }
         let key = key
@@ -260,12 +617,41 @@ impl Inner {
                 return;
             }
         }
-        self.requested_key = key;
         self.continuing = false;
         self.announced = false;
         self.phase = Phase::Starting;
         self.event("sessionstarting", "{}".into());
-        self.connect();
+        // Another tab of the site already has a session: this tab takes it over.
+        let stored = self
+            .store
+            .load(&self.cfg.groupid)
+            .filter(|s| key.as_ref().is_none_or(|k| *k == s.key));
+        self.requested_key = key;
+        if let Some(info) = stored {
+            self.paused = info.paused;
+            self.info = Some(info);
+            return self.connect();
+        }
+        // Otherwise claim the start, so that two tabs starting at once end in one session.
+        match &self.tabs {
+            Some(t) if t.available() => {
+                let at = js_sys::Date::now() + js_sys::Math::random();
+                t.post(&TabMsg::Claim {
+                    tab: self.tab.clone(),
+                    at,
+                });
+                let me = self.me.clone();
+                self.election = Some(Election {
+                    at,
+                    yielded: false,
+                    connecting: false,
+                    _timer: Timeout::new(CLAIM_WAIT_MS, move || {
+                        with_engine(&me, |i| i.election_over())
+                    }),
+                });
+            }
+            _ => self.connect(),
+        }
     }
 
     fn connect(&mut self) {
@@ -334,7 +720,23 @@ impl Inner {
                 masks,
                 last,
                 agents,
-            } => self.on_welcome(key, sid, masks, last, agents),
+                paused,
+                userstate,
+                takeover,
+            } => {
+                if self.on_welcome(key, sid, masks, agents) {
+                    self.after_welcome(paused, userstate, takeover, last);
+                }
+            }
+            ServerMsg::Msg(name, data) => {
+                let payload = Obj::new().str("name", &name).raw("data", &data).finish();
+                self.event("sessionmessage", payload);
+            }
+            ServerMsg::Pause(paused) => {
+                if paused != self.paused {
+                    self.apply_pause(paused, true);
+                }
+            }
             ServerMsg::Ack(page, seq) => {
                 if page == self.recorder.page() {
                     self.outbox.ack(seq);
@@ -345,10 +747,7 @@ impl Inner {
                 self.event("agents", payload);
             }
             ServerMsg::Snapreq => self.begin_snapshot(),
-            ServerMsg::End(reason) => {
-                let visitor = reason.as_deref() == Some("visitor");
-                self.end_local(if visitor { "visitor" } else { "agent" });
-            }
+            ServerMsg::End(reason) => self.end_local(end_reason(reason.as_deref())),
             ServerMsg::Error(code, msg) => {
                 self.error(&code, &msg);
                 if self.phase == Phase::Starting && !self.continuing {
@@ -360,14 +759,15 @@ impl Inner {
         }
     }
 
+    /// The first part of a welcome: masks checked, session stored, announced. False when the
+    /// session ended instead (invalid masks).
     fn on_welcome(
         &mut self,
         key: String,
         sid: String,
         masks: Vec<String>,
-        last: Option<(String, u64)>,
         agents: Option<String>,
-    ) {
+    ) -> bool {
         if self.masks.is_none() {
             match dom::invalid_selector(&string_array(&masks)) {
                 Ok(i) if i < 0 => self.masks = Some(masks),
@@ -382,14 +782,16 @@ impl Inner {
                         ]
                         .concat(),
                     );
-                    self.send_text(END_MSG);
+                    if let Some(s) = &self.socket {
+                        s.send(END_MSG);
+                    }
                     self.end_local("error");
-                    return;
+                    return false;
                 }
                 Err(_) => {
                     self.error("maskingerror", "mask selectors could not be checked");
                     self.end_local("error");
-                    return;
+                    return false;
                 }
             }
         }
@@ -399,12 +801,6 @@ impl Inner {
             group: self.cfg.groupid.clone(),
             paused: self.paused,
         };
-        if let Err(why) = self.store.save(&info) {
-            self.error(
-                "service",
-                &[&why, ": the session will not continue on other pages"].concat(),
-            );
-        }
         self.info = Some(info);
         let was_reconnecting = self.phase == Phase::Reconnecting;
         self.phase = Phase::Live;
@@ -418,6 +814,7 @@ impl Inner {
         }
         if !self.announced {
             self.announced = true;
+            self.election = None;
             if !self.continuing {
                 self.event("sessionstart", Obj::new().str("sessionKey", &key).finish());
             }
@@ -430,6 +827,77 @@ impl Inner {
             if self.paused {
                 self.event("sessionpaused", Obj::new().bool("paused", true).finish());
             }
+            if !self.continuing {
+                // Tabs opened before the session join it (in standby).
+                let info = self.info.as_ref().map(SessionInfo::encode);
+                if let Some(info) = info {
+                    let tab = self.tab.clone();
+                    self.post(TabMsg::Started { tab, info });
+                }
+            }
+        }
+        // Stored for the next page; problems are reported after the start was announced.
+        self.persist();
+        true
+    }
+
+    /// The rest of a welcome: pause and user state reconciled with the server's, `statereceived`,
+    /// `focus`, what waited for the socket, then the snapshot or the resend.
+    fn after_welcome(
+        &mut self,
+        server_paused: Option<bool>,
+        server_state: Vec<(String, String)>,
+        takeover: bool,
+        last: Option<(String, u64)>,
+    ) {
+        // Pause: the visitor's change made while disconnected wins, else the server's (an agent
+        // may have paused or resumed meanwhile).
+        if core::mem::take(&mut self.pause_dirty) {
+            let m = pause_line(self.paused);
+            self.send_text(&m);
+        } else if let Some(p) = server_paused.filter(|p| *p != self.paused) {
+            self.paused = p;
+            if let Some(i) = &mut self.info {
+                i.paused = p;
+            }
+            self.persist();
+            if p {
+                self.release_capture();
+            }
+            if let Some(sid) = self.sid().map(str::to_string) {
+                self.post(TabMsg::Pause { sid, paused: p });
+            }
+            self.event("sessionpaused", Obj::new().bool("paused", p).finish());
+        }
+        // User state: the server's, then what was set here while disconnected.
+        let mine: Vec<(String, Option<String>)> = self
+            .state_dirty
+            .drain(..)
+            .map(|n| {
+                let v = self.userstate.get(&n).map(str::to_string);
+                (n, v)
+            })
+            .collect();
+        self.userstate = UserState::from_pairs(server_state);
+        for (name, value) in mine {
+            let json = value.unwrap_or_else(|| "null".into());
+            self.send_text(&state_line(&name, &json));
+            self.userstate.set(&name, &json);
+        }
+        for line in core::mem::take(&mut self.queue) {
+            self.send_text(&line);
+        }
+        if !core::mem::replace(&mut self.stated, true) {
+            let state = self.session_state();
+            self.event("statereceived", state);
+        }
+        if core::mem::take(&mut self.refocus) || takeover {
+            self.event("focus", "{}".into());
+        }
+        self.focused = true;
+        if let Some(sid) = self.sid().map(str::to_string) {
+            let tab = self.tab.clone();
+            self.post(TabMsg::Active { tab, sid });
         }
         if self.paused {
             return;
@@ -607,7 +1075,7 @@ impl Inner {
 
     /// Collects pending page changes into one diff (called from the capture's timer).
     fn flush(&mut self) {
-        if self.snapshotting || self.paused || self.phase == Phase::Idle {
+        if self.snapshotting || self.paused || matches!(self.phase, Phase::Idle | Phase::Standby) {
             return;
         }
         if self.phase == Phase::Live && self.congested() {
@@ -651,17 +1119,11 @@ impl Inner {
     fn on_close(&mut self, code: u16, _reason: String) {
         self.socket = None;
         if code == CLOSE_REPLACED {
-            // A newer page or tab of this session took over: stop here, keep the stored session.
-            if let Some(c) = self.capture.take() {
-                c.stop();
-            }
-            self.notify = None;
-            self.reconnect_timer = None;
-            self.phase = Phase::Idle;
-            return;
+            // Another page or tab of this session took over: standby, the session goes on.
+            return self.go_standby();
         }
         match self.phase {
-            Phase::Idle => {}
+            Phase::Idle | Phase::Standby => {}
             Phase::Starting if !self.continuing => {
                 self.error("service", "could not connect to the cobrowse service");
                 self.teardown();
@@ -701,39 +1163,68 @@ impl Inner {
         }
     }
 
-    /// `stopSession()`.
+    /// `stopSession()`: tells the server (or the live tab), cleans up, `leavesession` and
+    /// `sessionend` `{reason: 'visitor'}`.
     pub fn stop(&mut self) {
-        if self.phase == Phase::Idle {
+        if self.phase == Phase::Idle && self.election.is_none() {
             return;
         }
-        self.send_text(END_MSG);
+        if let Some(s) = &self.socket {
+            s.send(END_MSG);
+        }
+        self.event("leavesession", "{}".into());
         self.end_local("visitor");
     }
 
-    /// `pause(bool)`.
+    /// `pause(bool)` from the visitor API.
     pub fn set_paused(&mut self, paused: bool) {
-        if self.paused == paused {
-            return;
+        if self.paused != paused {
+            self.apply_pause(paused, true);
         }
+    }
+
+    /// Pauses or resumes: nothing of the page is captured or sent while paused; resuming sends
+    /// a fresh snapshot. `tell_tabs`: the change started in this tab (or came from the server).
+    fn apply_pause(&mut self, paused: bool, tell_tabs: bool) {
         self.paused = paused;
         if let Some(info) = &mut self.info {
             info.paused = paused;
-            let info = info.clone();
-            let _ = self.store.save(&info);
+            self.persist();
         }
-        self.send_text(&Obj::new().str("t", "pause").bool("paused", paused).finish());
-        if paused {
-            if let Some(c) = self.capture.take() {
-                c.stop();
+        match self.phase {
+            Phase::Live => {
+                self.send_text(&pause_line(paused));
             }
-            self.notify = None;
-            self.outbox.clear();
+            // Said once connected (a standby tab also tells the live tab, if there is one).
+            Phase::Starting | Phase::Reconnecting | Phase::Standby => self.pause_dirty = true,
+            Phase::Idle => {}
+        }
+        if tell_tabs {
+            if let Some(sid) = self.sid().map(str::to_string) {
+                self.post(TabMsg::Pause { sid, paused });
+            }
+        }
+        if paused {
+            self.release_capture();
         } else if self.phase == Phase::Live {
             self.begin_snapshot();
         }
         if self.phase != Phase::Idle {
             self.event("sessionpaused", Obj::new().bool("paused", paused).finish());
         }
+    }
+
+    /// Stops capturing (pause): nothing is observed or sent until a fresh snapshot.
+    fn release_capture(&mut self) {
+        self.start_timer = None;
+        if let Some(s) = self.snap_stream.take() {
+            s.discard();
+        }
+        if let Some(c) = self.capture.take() {
+            c.stop();
+        }
+        self.notify = None;
+        self.outbox.clear();
     }
 
     /// The page is going away: tell the server it is a navigation, not a drop.
@@ -744,34 +1235,62 @@ impl Inner {
         }
     }
 
+    /// Back to no session: socket, capture, timers, tab election, user state and queued
+    /// messages dropped; the page's `data-gid` attributes removed if a session tagged it.
     fn teardown(&mut self) {
-        self.start_timer = None;
-        if let Some(s) = self.snap_stream.take() {
-            s.discard();
+        let tagged = self.capture.is_some() || self.announced;
+        self.release();
+        if tagged {
+            dom::clear_gids();
         }
-        self.congestion_timer = None;
-        self.congested = false;
-        if let Some(c) = self.capture.take() {
-            c.stop();
-        }
-        self.notify = None;
-        self.socket = None;
-        self.reconnect_timer = None;
-        self.outbox.clear();
         self.phase = Phase::Idle;
         self.info = None;
         self.masks = None;
         self.announced = false;
         self.continuing = false;
-        self.backoff.reset();
+        self.election = None;
+        self.requested_key = None;
+        self.focused = false;
+        self.refocus = false;
+        self.userstate.clear();
+        self.state_dirty.clear();
+        self.queue.clear();
+        self.pause_dirty = false;
+        self.stated = false;
+        self.agents = NO_AGENTS.to_string();
+        self.paused = self.cfg.startpaused;
     }
 
+    /// Ends the session here and in the site's other tabs.
     fn end_local(&mut self, reason: &str) {
-        if self.phase == Phase::Idle {
+        self.end_with(reason, true);
+    }
+
+    /// Ends the session: storage cleared, other tabs told (`tell_tabs`), cleanup, `sessionend`.
+    fn end_with(&mut self, reason: &str, tell_tabs: bool) {
+        if self.phase == Phase::Idle && self.election.is_none() {
             return;
         }
         self.store.clear();
+        if tell_tabs {
+            if let Some(sid) = self.sid().map(str::to_string) {
+                let reason = reason.to_string();
+                self.post(TabMsg::End { sid, reason });
+            }
+        }
         self.teardown();
         self.event("sessionend", Obj::new().str("reason", reason).finish());
     }
+}
+
+fn pause_line(paused: bool) -> String {
+    Obj::new().str("t", "pause").bool("paused", paused).finish()
+}
+
+fn state_line(name: &str, json: &str) -> String {
+    Obj::new()
+        .str("t", "userstate")
+        .str("name", name)
+        .raw("value", json)
+        .finish()
 }

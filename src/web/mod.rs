@@ -6,6 +6,7 @@ mod dom;
 mod engine;
 mod socket;
 mod storage;
+mod tabs;
 mod timer;
 mod wire;
 

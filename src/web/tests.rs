@@ -267,31 +267,95 @@ fn storage_round_trips_in_cookie_and_local_storage() {
     for kind in ["normal", "ls", "dual"] {
         let cfg =
             Config::from_json(&format!(r#"{{"groupid":"9","cookietype":"{kind}"}}"#)).unwrap();
-        let store = Store::new(&cfg);
+        let mut store = Store::new(&cfg, &hostname(), false);
         let info = SessionInfo {
             key: "K-1".into(),
             sid: "abc123".into(),
             group: "9".into(),
             paused: false,
         };
-        store.save(&info).expect("save");
-        assert_eq!(store.load(), Some(info), "{kind}");
+        assert_eq!(store.save(&info), vec![], "{kind}");
+        assert_eq!(store.load("9"), Some(info), "{kind}");
+        assert_eq!(store.load("other"), None, "{kind}");
         store.clear();
-        assert_eq!(store.load(), None, "{kind}");
+        assert_eq!(store.load("9"), None, "{kind}");
     }
     // dual: the session survives site code deleting the cookie.
     let cfg = Config::from_json(r#"{"groupid":"9","cookietype":"dual"}"#).unwrap();
-    let store = Store::new(&cfg);
+    let mut store = Store::new(&cfg, &hostname(), false);
     let info = SessionInfo {
         key: "K-2".into(),
         sid: "def456".into(),
         group: "9".into(),
         paused: true,
     };
-    store.save(&info).unwrap();
+    assert!(store.save(&info).is_empty());
     js("document.cookie = 'glance_ssn_info=; Path=/; Max-Age=0';");
-    assert_eq!(store.load(), Some(info));
+    assert_eq!(store.load("9"), Some(info));
     store.clear();
+}
+
+fn hostname() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hostname().ok())
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn a_refused_cookie_domain_falls_back_to_host_only_and_says_so() {
+    // A `Domain=` that cannot match this host is refused by the browser; the write is read back.
+    let mut cfg = Config::from_json(r#"{"groupid":"9","cookietype":"normal"}"#).unwrap();
+    let info = SessionInfo {
+        key: "K-3".into(),
+        sid: "abc789".into(),
+        group: "9".into(),
+        paused: false,
+    };
+    // The plan for a host this page is not on: the browser refuses Domain=other.example.
+    cfg.cookiedomain = Some("other.example".into());
+    let mut store = Store::new(&cfg, "a.other.example", false);
+    let issues = store.save(&info);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains("Domain=other.example") && msg.contains("host-only"),
+        "{msg}"
+    );
+    assert_eq!(
+        store.load("9"),
+        Some(info.clone()),
+        "the host-only cookie holds it"
+    );
+    assert!(store.save(&info).is_empty(), "reported once per page");
+    store.clear();
+    assert_eq!(store.load("9"), None);
+}
+
+#[wasm_bindgen_test]
+fn blocked_storage_is_reported_and_never_throws() {
+    js("window.__cookieDesc = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+        Object.defineProperty(document, 'cookie', { configurable: true, get() { return ''; }, set(v) {} });
+        window.__setItem = Storage.prototype.setItem;
+        Storage.prototype.setItem = function () {
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        };");
+    let cfg = Config::from_json(r#"{"groupid":"9","cookietype":"dual"}"#).unwrap();
+    let mut store = Store::new(&cfg, &hostname(), false);
+    let info = SessionInfo {
+        key: "K-4".into(),
+        sid: "abc000".into(),
+        group: "9".into(),
+        paused: false,
+    };
+    let issues = store.save(&info);
+    js("delete document.cookie; Storage.prototype.setItem = window.__setItem;");
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let msg = issues[0].to_string();
+    assert!(
+        msg.contains("QuotaExceededError") && msg.contains("cannot continue on other pages"),
+        "{msg}"
+    );
+    assert_eq!(store.load("9"), None);
 }
 
 #[wasm_bindgen_test]
@@ -302,4 +366,26 @@ fn engine_refuses_a_missing_group_id() {
         .as_string()
         .unwrap_or_default()
         .contains("data-groupid missing"));
+}
+
+#[wasm_bindgen_test]
+async fn session_end_removes_every_data_gid() {
+    js(FIXTURE);
+    js("const h = document.getElementById('fixture');
+        const host = h.appendChild(document.createElement('div'));
+        host.attachShadow({ mode: 'open' }).innerHTML = '<p>in shadow</p>';");
+    let notify = Closure::<dyn FnMut()>::new(|| {});
+    let cap = DomCapture::new("[]", notify.as_ref().unchecked_ref()).expect("capture");
+    let _ = snapshot(&cap, "p-gid").await;
+    sleep(50).await;
+    let count = "return document.querySelectorAll('[data-gid]').length \
+                 + document.querySelector('#fixture > div:last-child').shadowRoot \
+                   .querySelectorAll('[data-gid]').length;";
+    assert!(
+        js(count).as_f64().unwrap_or(0.0) > 5.0,
+        "the snapshot tagged the page"
+    );
+    cap.stop();
+    dom::clear_gids();
+    assert_eq!(js(count).as_f64(), Some(0.0));
 }

@@ -6,6 +6,7 @@ use alloc::{string::String, vec::Vec};
 use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, CookieType};
+use crate::tabs::TabMsg;
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
@@ -88,7 +89,17 @@ pub enum ServerMsg {
         last: Option<(String, u64)>,
         /// The `agents` event payload, as JSON.
         agents: Option<String>,
+        /// The session's pause state as the server has it (an agent may have paused it).
+        paused: Option<bool>,
+        /// The user state: (name, JSON value) pairs.
+        userstate: Vec<(String, String)>,
+        /// This page took the session over from another live page (a second tab).
+        takeover: bool,
     },
+    /// A session message from an agent: name, payload JSON.
+    Msg(String, String),
+    /// An agent paused or resumed the session.
+    Pause(bool),
     /// A message was applied.
     Ack(String, u64),
     /// The agents watching changed (JSON payload of the `agents` event).
@@ -114,6 +125,57 @@ fn agents_payload(o: &JsValue) -> String {
         .finish()
 }
 
+fn stringify(v: &JsValue) -> Option<String> {
+    js_sys::JSON::stringify(v).ok()?.as_string()
+}
+
+/// The members of a JSON object as (name, JSON text) pairs.
+fn entries(o: &JsValue) -> Vec<(String, String)> {
+    if !o.is_object() || js_sys::Array::is_array(o) {
+        return Vec::new();
+    }
+    js_sys::Object::entries(&js_sys::Object::from(o.clone()))
+        .iter()
+        .filter_map(|e| {
+            let e = js_sys::Array::from(&e);
+            Some((e.get(0).as_string()?, stringify(&e.get(1))?))
+        })
+        .collect()
+}
+
+/// A message from another tab (see [`crate::tabs`]); `None` for anything else.
+pub fn tab_msg(text: &str) -> Option<TabMsg> {
+    let o = parse_object(text)?;
+    let s = |k: &str| string(&o, k);
+    Some(match s("t")?.as_str() {
+        "claim" => TabMsg::Claim {
+            tab: s("tab")?,
+            at: number(&o, "at")?,
+        },
+        "started" => TabMsg::Started {
+            tab: s("tab")?,
+            info: s("info")?,
+        },
+        "active" => TabMsg::Active {
+            tab: s("tab")?,
+            sid: s("sid")?,
+        },
+        "end" => TabMsg::End {
+            sid: s("sid")?,
+            reason: s("reason")?,
+        },
+        "pause" => TabMsg::Pause {
+            sid: s("sid")?,
+            paused: get(&o, "paused").as_bool()?,
+        },
+        "relay" => TabMsg::Relay {
+            sid: s("sid")?,
+            line: s("line")?,
+        },
+        _ => return None,
+    })
+}
+
 /// Parses one server message; `None` for anything unknown or malformed.
 pub fn server_msg(text: &str) -> Option<ServerMsg> {
     let o = parse_object(text)?;
@@ -131,8 +193,19 @@ pub fn server_msg(text: &str) -> Option<ServerMsg> {
                     None
                 },
                 agents: agents.is_object().then(|| agents_payload(&agents)),
+                paused: get(&o, "paused").as_bool(),
+                userstate: entries(&get(&o, "userstate")),
+                takeover: get(&o, "takeover").as_bool().unwrap_or(false),
             }
         }
+        "msg" => {
+            let data = get(&o, "data");
+            if !data.is_object() || js_sys::Array::is_array(&data) {
+                return None;
+            }
+            ServerMsg::Msg(string(&o, "name")?, stringify(&data)?)
+        }
+        "pause" => ServerMsg::Pause(get(&o, "paused").as_bool()?),
         "ack" => ServerMsg::Ack(string(&o, "page")?, number(&o, "seq")? as u64),
         "agents" => ServerMsg::Agents(agents_payload(&o)),
         "snapreq" => ServerMsg::Snapreq,

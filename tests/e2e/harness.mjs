@@ -130,9 +130,11 @@ export class Server {
   }
 }
 
-export async function launchBrowser() {
+/** `args`: extra Chromium flags, e.g. `--host-resolver-rules=MAP * 127.0.0.1` (any host name
+ * reaches the test server, so pages can live on `a.example.com` or `shop.azurewebsites.net`). */
+export async function launchBrowser(args = []) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: run scripts/ensure-browser.sh`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
 }
 
 /** One server and one browser for a test file. */
@@ -141,7 +143,7 @@ export class E2E {
     const e = new E2E();
     e.server = await Server.start(opts);
     try {
-      e.browser = await launchBrowser();
+      e.browser = await launchBrowser(opts.browserArgs);
     } catch (err) {
       await e.server.stop();
       throw err;
@@ -154,6 +156,9 @@ export class E2E {
   }
 
   url(p) { return this.server.url(p); }
+
+  /** `p` on the test server under another host name (needs `browserArgs` mapping it). */
+  urlOn(host, p) { return `http://${host}:${new URL(this.server.base).port}${p}`; }
 
   async stop() {
     await this.browser?.close().catch(() => {});
