@@ -18,7 +18,7 @@ use super::wire::{self, ServerMsg};
 use crate::capture::{Flat, Recorder};
 use crate::config::Config;
 use crate::protocol::{valid_session_key, VERSION};
-use crate::session::{Backoff, Outbox, SessionInfo};
+use crate::session::{handed_over, Backoff, Outbox, SessionInfo};
 
 /// Largest amount of unacknowledged data kept for resending (then: fresh snapshot).
 const OUTBOX_LIMIT: usize = 32 * 1024 * 1024;
@@ -192,7 +192,18 @@ impl Handle {
         });
         let h = Handle { rc };
         h.run(|i| {
-            if let Some(info) = i.store.load().filter(|s| s.group == i.cfg.groupid) {
+            // A session handed over from another domain is stored first (a helper page does only that).
+            let handed = handed_over(i.cfg.handoff.as_deref(), &i.cfg.groupid);
+            if let Some(info) = &handed {
+                if let Err(why) = i.store.save(info) {
+                    i.error("service", &why);
+                }
+            }
+            if i.cfg.helper {
+                return;
+            }
+            let stored = handed.or_else(|| i.store.load().filter(|s| s.group == i.cfg.groupid));
+            if let Some(info) = stored {
                 i.paused = info.paused;
                 i.info = Some(info);
                 i.continuing = true;
