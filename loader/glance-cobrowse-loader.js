@@ -27,6 +27,7 @@
     // `sessionmessage` {name, data} goes to the session message listeners of that name as (name, data).
     function emit(name, payload) {
       try {
+        if (name === 'sessioncontinue' && cfg.groupid) group().catch(() => {});
         if (held) return void held.push([name, payload]);
         const m = name === 'sessionmessage' && payload;
         const fs = m ? (msgListeners[m.name] || []).map((f) => () => f(m.name, m.data)) : [];
@@ -71,7 +72,7 @@
       },
       stopSession: () => api('stopSession'),
       pause: (b) => api('pause', b === undefined || !!b),
-      inSession: () => engine ? !!call('inSession', []) : !failed && storedSession(),
+      inSession: () => engine ? !!call('inSession', []) : !failed && (storedSession() || !!handed),
       getSessionState: () => (engine && call('getSessionState', [])) || null,
       sendSessionMessage(n, m) {
         const t = json('sendSessionMessage("' + n + '")', m);
@@ -85,7 +86,9 @@
       addEventListener: (n, f) => add(listeners, n, f),
       removeEventListener: (n, f) => remove(listeners, n, f),
       addSessionMessageListener: (n, f) => add(msgListeners, n, f),
-      removeSessionMessageListener: (n, f) => remove(msgListeners, n, f)
+      removeSessionMessageListener: (n, f) => remove(msgListeners, n, f),
+      // Carries the session to the group's other domains (see crossDomain below); never rejects.
+      crossDomain: (p) => xdRun || (xdRun = crossDomain(p).finally(() => { xdRun = null; }))
     };
     const UI = C.VisitorUI = C.VisitorUI || {};
     // Default terms prompt (the browser's confirm dialog); a custom UI may replace VisitorUI.showTerms.
@@ -95,6 +98,25 @@
         try { ok = win.confirm('Share this browser tab with a support agent? They will see this page ' +
           '(never passwords or masked fields) until you end the session.'); } catch (e) { /* no dialogs */ }
         if (ok) V.startSession(p);
+      };
+    }
+    // Default cross-domain prompt: Yes / No in the page; "Yes" is a click, so the helper popup opens.
+    if (!UI.promptCrossDomain) {
+      UI.promptCrossDomain = (p) => {
+        try {
+          if (doc.getElementById('glance_xd_prompt')) return;
+          const d = doc.createElement('div'), t = doc.createElement('p'), no = doc.createElement('button'), yes = no.cloneNode();
+          d.id = 'glance_xd_prompt';
+          d.setAttribute('role', 'dialog');
+          d.style.cssText = 'position:fixed;z-index:2147483647;right:16px;bottom:16px;max-width:300px;padding:12px;' +
+            'background:#fff;color:#222;font:14px sans-serif;border:1px solid #888;border-radius:6px;box-shadow:0 2px 8px #0004';
+          t.textContent = 'Keep sharing with the support agent on our other websites?';
+          yes.textContent = 'Yes'; no.textContent = 'No';
+          yes.onclick = () => { d.remove(); V.crossDomain(p); };
+          no.onclick = () => d.remove();
+          d.append(t, yes, ' ', no);
+          (doc.body || doc.documentElement).appendChild(d);
+        } catch (e) { err('promptCrossDomain failed: ' + msg(e)); }
       };
     }
     // Actions of data-glancebutton, data-inputevents and (besides Visitor functions) glance_invoke.
@@ -156,6 +178,31 @@
       }
     }
 
+    // ---- cross-domain hand-off: a token in the fragment (#glance_xd=T) is removed from the URL and
+    // the history entry before anything else, then redeemed (the server checks this page's Origin).
+    // `?GlanceSession=1&groupid=G&data-site=S` marks a helper page: it only stores the session.
+    let handed = null, xdRun = null, xdList = null;
+    const carried = Object.create(null); // origins a link already carried the session to
+    const hm = /(?:^#|&)glance_xd=([0-9a-f]{32})(?=&|$)/.exec(loc.hash || '');
+    if (hm) {
+      const rest = loc.hash.slice(1).split('&').filter((x) => !/^glance_xd=/.test(x)).join('&');
+      try { win.history.replaceState(win.history.state, '', loc.pathname + loc.search + (rest ? '#' + rest : '')); }
+      catch (e) { err('could not remove the hand-off token from the URL'); }
+    }
+    let q = null;
+    try { q = new URLSearchParams(loc.search || ''); } catch (e) { /* */ }
+    if (cfg.groupid && q && q.get('GlanceSession') === '1') {
+      cfg.helper = true;
+      const g = q.get('groupid'), site = q.get('data-site');
+      // The group id of the URL is accepted only from the tag's own list.
+      if (g && g !== cfg.groupid) {
+        if (cfg.additionalgroupids.includes(g)) cfg.groupid = g;
+        else con.warn(P + 'helper: groupid ' + g.slice(0, 32) + ' is not data-groupid or data-additionalgroupids; ignored');
+      }
+      if (site === 'staging' || site === 'production') cfg.site = site;
+    }
+    if (cfg.groupid && hm) handed = redeem(hm[1]);
+
     let ready = Promise.resolve(null);
     let wasmMemory = null;
     if (!cfg.groupid) {
@@ -181,6 +228,7 @@
         });
       }
       if (win.addEventListener) win.addEventListener('message', onInvoke);
+      if (doc.addEventListener && !cfg.helper) doc.addEventListener('click', onLink, true);
     }
     // `memory()`: bytes of the engine's wasm memory (0 before it loads), for measurements.
     C.Loader = { config: cfg, ready, memory: () => (wasmMemory ? wasmMemory.buffer.byteLength : 0) };
@@ -202,6 +250,13 @@
       // The engine starts once the document is parsed: the page's own scripts have added their
       // listeners by then (a continuing session emits at once), and the first snapshot is whole.
       if (doc.readyState === 'loading') await new Promise((r) => doc.addEventListener('DOMContentLoaded', r, { once: true }));
+      let opener = null;
+      if (handed) {
+        const h = await handed;
+        opener = h.opener;
+        if (h.session) cfg.handoff = h.session;
+        else emit('error', { code: h.code, msg: 'the session could not be carried over from the other site: ' + h.code });
+      }
       try {
         held = []; // events emitted while constructing go out once `engine` is set (listeners may query it)
         eng = new mod.Engine(JSON.stringify(cfg), emit);
@@ -214,7 +269,15 @@
       held = null; queue = [];
       for (const [n, p] of h) emit(n, p);
       for (const [m, args] of q) call(m, args);
+      if (cfg.helper) helperDone(!!cfg.handoff && storedSession(), opener);
       return eng;
+    }
+
+    // A helper page tells the window that opened it whether the session is stored on this domain,
+    // only at the origin the server says asked for the token (never '*'; no origin: no message, the
+    // opener times out).
+    function helperDone(ok, to) {
+      try { if (win.opener && to) win.opener.postMessage({ glance_xd: ok ? 'stored' : 'failed' }, to); } catch (e) { /* */ }
     }
 
     // ---- glance_invoke: postMessage({glance_invoke: {func, args, groupid}}) from another window ----
@@ -242,17 +305,146 @@
       }, (e) => no('trusted domains unavailable (' + msg(e) + ')'));
     }
 
-    function trusted() {
-      if (!trusted.p) {
-        const w = /^wss?:\/\//i.test(cfg.ws) ? cfg.ws.replace(/^ws/i, 'http').replace(/^(https?:\/\/[^/]+).*$/i, '$1')
-          : (loc.protocol === 'https:' ? 'https://' : 'http://') + cfg.ws;
-        trusted.p = Promise.resolve().then(() => win.fetch(w + '/api/group/' + encodeURIComponent(cfg.groupid) + '/trusted',
+    // The session server's http(s) base URL (from data-ws).
+    function srv(path) {
+      const w = /^wss?:\/\//i.test(cfg.ws) ? cfg.ws.replace(/^ws/i, 'http').replace(/^(https?:\/\/[^/]+).*$/i, '$1')
+        : (loc.protocol === 'https:' ? 'https://' : 'http://') + cfg.ws;
+      return w + path;
+    }
+    function strs(a) { return Array.isArray(a) ? a.map(String) : []; }
+    // The group's public cross-domain settings {t: trusted_domains, h: crossdomain_helpers}, read once.
+    function group() {
+      if (!group.p) {
+        group.p = Promise.resolve().then(() => win.fetch(srv('/api/group/' + encodeURIComponent(cfg.groupid) + '/trusted'),
           { credentials: 'omit', referrerPolicy: 'no-referrer' }))
           .then((r) => { if (!r.ok) throw 'HTTP ' + r.status; return r.json(); })
-          .then((j) => Array.isArray(j && j.trusted_domains) ? j.trusted_domains.map(String) : []);
-        trusted.p.catch(() => { trusted.p = null; }); // retried by the next message
+          .then((j) => (xdList = { t: strs(j && j.trusted_domains), h: strs(j && j.crossdomain_helpers) }));
+        group.p.catch(() => { group.p = null; }); // retried by the next use
       }
-      return trusted.p;
+      return group.p;
+    }
+    function trusted() { return group().then((g) => g.t); }
+
+    function post(path, body) {
+      return Promise.resolve().then(() => win.fetch(srv(path), { method: 'POST', body: JSON.stringify(body),
+      credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' }))
+      .then((r) => r.json().catch(() => ({})).then((j) => r.ok ? j : { error: (j && j.error) || 'HTTP ' + r.status }));
+    }
+
+    // Redeems a hand-off token: {session} or {code}. Never rejects.
+    function redeem(t) {
+      return post('/api/handoff/redeem', { token: t }).then((j) => typeof j.session == 'string'
+        ? { session: j.session, opener: typeof j.opener == 'string' ? j.opener : null } : { code: String(j.error || 'BAD_TOKEN') },
+        (e) => ({ code: 'service', detail: msg(e) }));
+    }
+
+    // The stored session of this group {key, sid}, or null.
+    function stored() {
+      let raw = null;
+      try { raw = (/(?:^|;\s*)glance_ssn_info=([^;\s]+)/.exec(doc.cookie) || [])[1]; } catch (e) { /* */ }
+      if (!raw) try { raw = win.localStorage.getItem('glance_ssn_info'); } catch (e) { /* */ }
+      const f = String(raw || '').split('.');
+      try {
+        return f.length === 5 && f[0] === 'v1' && decodeURIComponent(f[3]) === cfg.groupid
+          ? { key: decodeURIComponent(f[1]), sid: decodeURIComponent(f[2]) } : null;
+      } catch (e) { return null; }
+    }
+
+    // A token for carrying the live session to `origin`: resolves to the token, rejects with an error code.
+    function token(origin) {
+      const s = V.inSession() && stored();
+      if (!s) return Promise.reject('NOT_IN_SESSION');
+      return post('/api/handoff', { group: cfg.groupid, key: s.key, sid: s.sid, target: origin })
+        .then((j) => { if (typeof j.token != 'string') throw String(j.error || 'service'); return j.token; }, () => { throw 'service'; });
+    }
+    function withToken(u, t) { return u.href.replace(/#.*$/, '') + (u.hash ? u.hash + '&' : '#') + 'glance_xd=' + t; }
+    function xdErr(code, m) { emit('error', { code, msg: m }); }
+
+    // Plain links to a trusted domain carry the session over on their first click (a fragment
+    // token, removed by the loader there); anything else is left to the browser.
+    function onLink(ev) {
+      try {
+        if (ev.defaultPrevented || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+        const a = ev.target && ev.target.closest && ev.target.closest('a[href]');
+        if (!a || (a.target && !/^_self$/i.test(a.target)) || a.hasAttribute('download')) return;
+        const u = new URL(a.href, base);
+        if (!/^https?:$/.test(u.protocol) || u.origin === String(loc.origin) || carried[u.origin]) return;
+        if (!xdList || !originTrusted(u.origin, xdList.t) || !V.inSession() || !stored()) return;
+        ev.preventDefault();
+        carried[u.origin] = 1;
+        const go = (href) => { try { loc.assign(href); } catch (e) { loc.href = href; } };
+        token(u.origin).then((t) => go(withToken(u, t)), (code) => {
+          xdErr(code, 'the session was not carried over to ' + u.origin + ': ' + code);
+          go(u.href);
+        });
+      } catch (e) { /* never break a click */ }
+    }
+
+    // crossDomain({url, target}): opens each trusted domain's helper page (one popup, opened now so
+    // the click that called us allows it) with a token so that domain stores the session, closes it,
+    // then goes to `url` (with a token when it is on another trusted domain). Resolves true when every
+    // helper stored the session; never rejects; errors are `error` events.
+    async function crossDomain(p) {
+      const o = p && typeof p == 'object' ? p : {};
+      let url = null, pop = null, ok = true;
+      if (o.url != null) {
+        try { url = new URL(String(o.url), base); } catch (e) { xdErr('UNTRUSTED_ORIGIN', 'bad url ' + String(o.url).slice(0, 200)); return false; }
+      }
+      const target = o.target == null ? '_self' : String(o.target);
+      const self = /^_(self|top)$/i.test(target);
+      const live = V.inSession() && !!stored();
+      const other = (h) => { try { return new URL(h).origin !== String(loc.origin); } catch (e) { return false; } };
+      if (live && (!xdList || xdList.h.some(other) || !self)) {
+        try { pop = win.open('about:blank', '_blank', 'popup,width=240,height=160'); } catch (e) { pop = null; }
+      }
+      try {
+        const g = await group().catch(() => null);
+        if (!g) { xdErr('service', 'cross-domain settings unavailable'); ok = false; }
+        if (url && /^https?:$/.test(url.protocol) && url.origin !== String(loc.origin) && live && g && !originTrusted(url.origin, g.t)) {
+          xdErr('UNTRUSTED_ORIGIN', url.origin + ' is not a trusted domain of group ' + cfg.groupid);
+          if (pop) pop.close();
+          return false;
+        }
+        const helpers = live && g ? g.h.filter(other) : [];
+        if (helpers.length && !pop) {
+          ok = false;
+          xdErr('POPUP_BLOCKED', 'the cross-domain helper window was blocked: call crossDomain() from a click, ' +
+            'or use GLANCE.Cobrowse.VisitorUI.promptCrossDomain()');
+        }
+        for (const h of pop ? helpers : []) {
+          const hu = new URL(h);
+          let t;
+          try { t = await token(hu.origin); } catch (code) { ok = false; xdErr(code, 'helper ' + hu.origin + ': ' + code); continue; }
+          hu.searchParams.set('GlanceSession', '1');
+          hu.searchParams.set('groupid', cfg.groupid);
+          hu.searchParams.set('data-site', cfg.site);
+          if (!await helperRun(pop, withToken(hu, t))) { ok = false; xdErr('service', 'helper ' + hu.origin + ' did not store the session'); }
+        }
+        let dest = url && url.href;
+        if (url && live && url.origin !== String(loc.origin) && /^https?:$/.test(url.protocol)) {
+          try { dest = withToken(url, await token(url.origin)); } catch (code) { ok = false; xdErr(code, 'the session was not carried over to ' + url.origin + ': ' + code); }
+        }
+        if (dest && !self && pop && !pop.closed) { pop.location.href = dest; pop = null; }
+        else if (dest && self) (/^_top$/i.test(target) ? win.top : win).location.assign(dest);
+        else if (dest) win.open(dest, target);
+      } catch (e) {
+        ok = false; xdErr('service', 'crossDomain failed: ' + msg(e));
+      } finally {
+        try { if (pop) pop.close(); } catch (e) { /* */ }
+      }
+      return ok;
+    }
+
+    // Shows one helper in the popup; true once it says the session is stored (10 s at most).
+    function helperRun(pop, href) {
+      return new Promise((res) => {
+        let done = false;
+        const end = (v) => { if (!done) { done = true; win.removeEventListener('message', on); clearTimeout(tm); clearInterval(iv); res(v); } };
+        const on = (ev) => { try { if (ev.source === pop && ev.data && ev.data.glance_xd) end(ev.data.glance_xd === 'stored'); } catch (e) { /* */ } };
+        win.addEventListener('message', on);
+        const tm = setTimeout(() => end(false), 10000), iv = setInterval(() => { if (pop.closed) end(false); }, 200);
+        try { pop.location.href = href; } catch (e) { end(false); }
+      });
     }
 
     function originTrusted(o, list) {
@@ -269,6 +461,7 @@
 
     function fail(m, ev) {
       failed = m; err(m);
+      if (cfg.helper && handed) handed.then((h) => helperDone(false, h.opener));
       if (queue.length) con.warn(P + queue.length + ' queued call(s) dropped');
       queue = [];
       emit('error', ev);

@@ -90,6 +90,13 @@ pub struct Config {
     /// `data-slicems`: time budget of one snapshot slice in ms (a tuning knob for benchmarks).
     #[serde(default)]
     pub slicems: Option<f64>,
+    /// A session handed over from another domain (the loader redeemed a hand-off token): the
+    /// stored form `v1.KEY.SID.GROUP.P`; stored and continued instead of any older session.
+    #[serde(default)]
+    pub handoff: Option<String>,
+    /// Cross-domain helper page (`?GlanceSession=1`): store the handed-over session, never connect.
+    #[serde(default)]
+    pub helper: bool,
 }
 
 fn default_site() -> String {

@@ -79,6 +79,13 @@ impl SessionInfo {
     }
 }
 
+/// The session handed over by another domain of the group (the loader's `handoff` config, from a
+/// redeemed token), if it is well-formed and of `group`; anything else is ignored.
+pub fn handed_over(raw: Option<&str>, group: &str) -> Option<SessionInfo> {
+    raw.and_then(SessionInfo::decode)
+        .filter(|s| s.group == group)
+}
+
 /// Percent-encodes everything but ASCII letters, digits, `-` and `_`.
 fn percent_encode(s: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -398,6 +405,20 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handed_over_sessions_must_be_of_the_group() {
+        let raw = "v1.ABC.00ff.1234.1";
+        let i = handed_over(Some(raw), "1234").unwrap();
+        assert_eq!(
+            (i.key.as_str(), i.sid.as_str(), i.paused),
+            ("ABC", "00ff", true)
+        );
+        assert_eq!(handed_over(Some(raw), "5678"), None);
+        assert_eq!(handed_over(Some("v1.ABC.0 0.1234.0"), "1234"), None);
+        assert_eq!(handed_over(Some("junk"), "1234"), None);
+        assert_eq!(handed_over(None, "1234"), None);
+    }
 
     #[test]
     fn session_info_round_trips_and_rejects_junk() {

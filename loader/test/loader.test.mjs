@@ -363,7 +363,8 @@ test('data-glancebutton="startSession" click starts a session', async () => {
   boot(win, f.importer);
   await win.GLANCE.Cobrowse.Loader.ready;
   const button = el('BUTTON', { 'data-glancebutton': 'startSession' });
-  assert.equal(clickHandlers.length, 1);
+  // The button listener, then the cross-domain link listener (capture phase).
+  assert.equal(clickHandlers.length, 2);
   clickHandlers[0]({ target: { closest: () => button } });
   clickHandlers[0]({ target: { closest: () => null } });
   assert.deepEqual(f.calls.slice(1), [['startSession', '{}']]);

@@ -28,7 +28,9 @@ pub struct GroupConfig {
     /// `/api/group/ID/trusted`.
     #[serde(default)]
     pub trusted_domains: Vec<String>,
-    /// Cross-domain helper page URLs.
+    /// Cross-domain helper page URLs (absolute `http(s)` URLs, each on a trusted domain; checked at
+    /// load). `crossDomain()` opens each one to store the session on its domain. Public: served at
+    /// `/api/group/ID/trusted`.
     #[serde(default)]
     pub crossdomain_helpers: Vec<String>,
     /// When false (the default), a visitor-chosen key that is already live in the group is refused.
@@ -104,6 +106,34 @@ impl Config {
             if let Some(m) = g.masks.iter().find(|m| m.trim().is_empty()) {
                 return Err(format!("group {id}: empty mask selector {m:?}"));
             }
+            for h in &g.crossdomain_helpers {
+                let origin = h.find("://").map(|i| {
+                    &h[..h[i + 3..]
+                        .find(['/', '?', '#'])
+                        .map_or(h.len(), |j| i + 3 + j)]
+                });
+                if origin
+                    .and_then(|o| crate::handoff::trusted_origin(o, &g.trusted_domains).ok())
+                    .is_none()
+                {
+                    return Err(format!(
+                        "group {id}: crossdomain helper {h:?} is not an http(s) URL on a trusted domain"
+                    ));
+                }
+                // A helper never forwards anywhere: refuse URLs that look like open redirects.
+                let lower = h.to_ascii_lowercase();
+                let query = lower.split_once('?').map_or("", |(_, q)| q);
+                if [
+                    "redirect", "return", "next=", "url=", "goto", "continue", "dest",
+                ]
+                .iter()
+                .any(|w| query.contains(w))
+                {
+                    return Err(format!(
+                        "group {id}: crossdomain helper {h:?} carries a redirect parameter"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -167,5 +197,17 @@ mod tests {
         assert!(Config::parse("[groups.1]\nmasks = [\"\"]\n").is_err());
         assert!(Config::parse("[groups.\"a b\"]\n").is_err());
         assert!(Config::parse("[groups.1\n").is_err());
+        let helper = |h: &str| {
+            Config::parse(&format!(
+                "[groups.1]\ntrusted_domains = [\"a.example\"]\ncrossdomain_helpers = [{h:?}]\n"
+            ))
+        };
+        assert!(helper("https://a.example/h.html?x=1").is_ok());
+        assert!(helper("http://a.example:8080").is_ok());
+        assert!(helper("https://b.example/h.html").is_err());
+        assert!(helper("/h.html").is_err());
+        assert!(helper("https://a.example@b.example/").is_err());
+        assert!(helper("https://a.example/h.html?redirect=https://b.example").is_err());
+        assert!(helper("https://a.example/h.html?returnUrl=x").is_err());
     }
 }

@@ -20,7 +20,9 @@ use serde_json::json;
 use std::collections::HashMap;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::{agent_ws, visitor_ws, AppState};
+use std::time::Instant;
+
+use crate::{agent_ws, handoff, visitor_ws, AppState};
 
 /// Builds the whole router.
 pub fn router(state: AppState) -> Router {
@@ -61,6 +63,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/group/{group}/trusted",
             get(group_trusted).layer(middleware::from_fn(cors_any)),
+        )
+        .route(
+            "/api/handoff",
+            post(handoff_issue).layer(middleware::from_fn(cors_any)),
+        )
+        .route(
+            "/api/handoff/redeem",
+            post(handoff_redeem).layer(middleware::from_fn(cors_any)),
         );
     if state.opts.test_hooks {
         app = app.route("/__test/drop/{key}", post(drop_visitor));
@@ -89,17 +99,132 @@ async fn session_status(
     }
 }
 
-/// `GET /api/group/ID/trusted`: `{"trusted_domains":[...]}` of the group (CORS `*`; public data the
-/// visitor loader needs to check the origin of `glance_invoke` messages), or 404.
+/// `GET /api/group/ID/trusted`: `{"trusted_domains":[...],"crossdomain_helpers":[...]}` of the group
+/// (CORS `*`; public data the visitor loader needs to check the origin of `glance_invoke` messages,
+/// to carry a session over links and to open the helper pages), or 404.
 async fn group_trusted(State(state): State<AppState>, UrlPath(group): UrlPath<String>) -> Response {
     match state.registry.group_config(&group) {
-        Some(g) => Json(json!({"trusted_domains": g.trusted_domains})).into_response(),
+        Some(g) => Json(json!({
+            "trusted_domains": g.trusted_domains,
+            "crossdomain_helpers": g.crossdomain_helpers,
+        }))
+        .into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "unknown group"})),
         )
             .into_response(),
     }
+}
+
+fn api_error(status: StatusCode, code: &str) -> Response {
+    let mut res = (status, Json(json!({ "error": code }))).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn body_str<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    v.get(name)
+        .and_then(|x| x.as_str())
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+}
+
+/// `POST /api/handoff` with `{"group","key","sid","target"}` (any content type, so no CORS
+/// preflight): a single-use token for carrying session `sid` over to origin `target`, which must be
+/// trusted by the group. `{"token","ttl"}`; 403 `{"error":"UNTRUSTED_ORIGIN"}`; 404 when the
+/// session is not live; 400 on a malformed body.
+async fn handoff_issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let v: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(_) => return api_error(StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+    };
+    let (Some(group), Some(key), Some(sid), Some(target)) = (
+        body_str(&v, "group"),
+        body_str(&v, "key"),
+        body_str(&v, "sid"),
+        body_str(&v, "target"),
+    ) else {
+        return api_error(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    };
+    let Some(cfg) = state.registry.group_config(group) else {
+        return api_error(StatusCode::NOT_FOUND, "SESSION_NOT_FOUND");
+    };
+    let origin = match handoff::trusted_origin(target, &cfg.trusted_domains) {
+        Ok(o) => o,
+        Err(e) => return api_error(StatusCode::FORBIDDEN, e.code()),
+    };
+    let Some(session) = state.registry.by_sid(group, key, sid) else {
+        return api_error(StatusCode::NOT_FOUND, "SESSION_NOT_FOUND");
+    };
+    let token = crate::sessions::random_hex128();
+    let grant = handoff::Grant {
+        group: session.group.clone(),
+        key: session.key.clone(),
+        sid: session.sid.clone(),
+        from: headers
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .and_then(handoff::canonical_origin),
+    };
+    let issued = state
+        .handoffs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .issue(Instant::now(), token.clone(), origin, grant);
+    if let Err(e) = issued {
+        return api_error(StatusCode::SERVICE_UNAVAILABLE, e.code());
+    }
+    let mut res =
+        Json(json!({"token": token, "ttl": handoff::TOKEN_TTL.as_secs()})).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `POST /api/handoff/redeem` with `{"token"}` from a page whose `Origin` is the token's origin:
+/// `{"session":"v1.KEY.SID.GROUP.P","opener":ORIGIN|null}` (the stored form of `src/session.rs`;
+/// `opener`: the origin of the page that asked for the token, where a helper page reports), once. 403
+/// `{"error":"BAD_TOKEN"|"WRONG_ORIGIN"}` otherwise (the token is burnt either way).
+async fn handoff_redeem(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let Some(token) = body_str(&v, "token") else {
+        return api_error(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    };
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|h| h.to_str().ok())
+        .and_then(handoff::canonical_origin);
+    let grant = state
+        .handoffs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .redeem(Instant::now(), token, origin.as_deref());
+    let grant = match grant {
+        Ok(g) => g,
+        Err(e) => return api_error(StatusCode::FORBIDDEN, e.code()),
+    };
+    let Some(session) = state.registry.by_sid(&grant.group, &grant.key, &grant.sid) else {
+        return api_error(StatusCode::NOT_FOUND, "SESSION_NOT_FOUND");
+    };
+    let info = glance_cobrowse::session::SessionInfo {
+        key: grant.key,
+        sid: grant.sid,
+        group: grant.group,
+        paused: session.is_paused(),
+    };
+    let mut res = Json(json!({"session": info.encode(), "opener": grant.from})).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// `POST /__test/drop/KEY` (only with `--test-hooks`).

@@ -4,7 +4,8 @@
 //! - [`sessions`]: the session registry and per-session state machine (mirror, status, agents);
 //! - [`bus`]: the fan-out seam (in-process broadcast now, NATS/Redis later);
 //! - [`visitor_ws`] / [`agent_ws`]: the two WebSocket endpoints of `docs/PROTOCOL.md`;
-//! - [`http`]: static files, the agent viewer, `/api/session/KEY` and the test hooks.
+//! - [`handoff`]: cross-domain hand-off tokens (single-use, short-lived, bound to an origin);
+//! - [`http`]: static files, the agent viewer, `/api/session/KEY`, `/api/handoff` and the test hooks.
 //!
 //! [`serve`] runs everything on a bound listener; the binary (`main.rs`) only parses flags.
 #![deny(missing_docs, missing_debug_implementations)]
@@ -12,12 +13,13 @@
 pub mod agent_ws;
 pub mod bus;
 pub mod config;
+pub mod handoff;
 pub mod http;
 pub mod sessions;
 pub mod visitor_ws;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Options.
     pub opts: Arc<ServerOptions>,
+    /// Outstanding cross-domain hand-off tokens.
+    pub handoffs: Arc<Mutex<handoff::Handoffs>>,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
                 Registry::new(Arc::new(config), bus, opts.away_ttl).with_idle_ttl(opts.idle_ttl),
             ),
             opts: Arc::new(opts),
+            handoffs: Arc::default(),
         }
     }
 }

@@ -665,6 +665,11 @@ impl Session {
         self.lock().ended
     }
 
+    /// True while the visitor has the session paused.
+    pub fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
     /// Marks the session ended, tells everyone, closes its topic. Returns false if it already was.
     fn finish(&self, reason: EndReason) -> bool {
         let mut g = self.lock();
@@ -909,6 +914,15 @@ impl Registry {
         })
     }
 
+    /// The live session `sid` of `group` whose key is `key` (a cross-domain hand-off proves both).
+    pub fn by_sid(&self, group: &str, key: &str, sid: &str) -> Option<Arc<Session>> {
+        let maps = self.lock();
+        maps.by_sid
+            .get(sid)
+            .filter(|s| s.group == group && s.key == key && !s.is_ended())
+            .cloned()
+    }
+
     /// The most recent live session with this key (in `group`, or in any group).
     pub fn find(&self, group: Option<&str>, key: &str) -> Option<Arc<Session>> {
         let maps = self.lock();
@@ -1008,7 +1022,7 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(random_bytes::<8>())
 }
 
-fn random_hex128() -> String {
+pub(crate) fn random_hex128() -> String {
     random_bytes::<16>()
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -119,10 +119,13 @@ async fn group_trusted_domains_endpoint_is_public_json() {
     assert_eq!(header(&h, "access-control-allow-origin"), Some("*"));
     assert_eq!(
         body,
-        r#"{"trusted_domains":["localhost","https://chat.example"]}"#
+        r#"{"crossdomain_helpers":[],"trusted_domains":["localhost","https://chat.example"]}"#
     );
     let (st, _, body) = http(&s.addr, "GET", "/api/group/5678/trusted").await;
-    assert_eq!((st, body.as_str()), (200, r#"{"trusted_domains":[]}"#));
+    assert_eq!(
+        (st, body.as_str()),
+        (200, r#"{"crossdomain_helpers":[],"trusted_domains":[]}"#)
+    );
     let (st, _, body) = http(&s.addr, "GET", "/api/group/999/trusted").await;
     assert_eq!((st, body.as_str()), (404, r#"{"error":"unknown group"}"#));
 }

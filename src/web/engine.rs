@@ -27,7 +27,7 @@ use super::wire::{self, ServerMsg};
 use crate::capture::{Flat, Recorder};
 use crate::config::Config;
 use crate::protocol::{valid_session_key, VERSION};
-use crate::session::{Backoff, Outbox, SessionInfo};
+use crate::session::{handed_over, Backoff, Outbox, SessionInfo};
 
 /// Largest amount of unacknowledged data kept for resending (then: fresh snapshot).
 const OUTBOX_LIMIT: usize = 32 * 1024 * 1024;
@@ -255,6 +255,16 @@ impl Handle {
             // In a same-origin frame of a page with its own engine, that engine captures this
             // frame: continuing the session here would take the session over from the page.
             if dom::inside_engine_page().unwrap_or(false) {
+                return;
+            }
+            // A session handed over from another domain is stored first (a helper page does
+            // only that); the stored session is then continued as usual.
+            if let Some(info) = handed_over(i.cfg.handoff.as_deref(), &i.cfg.groupid) {
+                for issue in i.store.save(&info) {
+                    i.error("storage", &issue.to_string());
+                }
+            }
+            if i.cfg.helper {
                 return;
             }
             i.listen_tabs();

@@ -63,6 +63,8 @@ pub fn config(json: &str) -> Result<Config, String> {
         // would add ~1.8 KB gzip to the module: left empty here.
         inputevents: Default::default(),
         slicems: number(&o, "slicems"),
+        handoff: string(&o, "handoff"),
+        helper: get(&o, "helper").as_bool().unwrap_or(false),
     })
 }
 

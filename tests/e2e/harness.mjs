@@ -130,11 +130,11 @@ export class Server {
   }
 }
 
-/** `args`: extra Chromium flags, e.g. `--host-resolver-rules=MAP * 127.0.0.1` (any host name
- * reaches the test server, so pages can live on `a.example.com` or `shop.azurewebsites.net`). */
-export async function launchBrowser(args = []) {
+/** `extraArgs`: more Chromium flags; `ignoreDefaultArgs`: Playwright defaults to drop (such as
+ * `--disable-popup-blocking`, for tests of the popup blocker). */
+export async function launchBrowser(extraArgs = [], ignoreDefaultArgs = []) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: run scripts/ensure-browser.sh`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], ignoreDefaultArgs });
 }
 
 /** One server and one browser for a test file. */
@@ -143,7 +143,7 @@ export class E2E {
     const e = new E2E();
     e.server = await Server.start(opts);
     try {
-      e.browser = await launchBrowser(opts.browserArgs);
+      e.browser = await launchBrowser(opts.browserArgs || [], opts.ignoreDefaultArgs || []);
     } catch (err) {
       await e.server.stop();
       throw err;
