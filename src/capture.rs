@@ -337,7 +337,8 @@ fn capped(s: &str) -> &str {
 /// The attribute that carries each element's gid in the page and in the mirror.
 pub const GID_ATTR: &str = "data-gid";
 
-const URL_ATTRS: &[&str] = &[
+/// Attributes whose value is a URL (resolved against the base, dropped when dangerous).
+pub const URL_ATTRS: &[&str] = &[
     "href",
     "src",
     "action",

@@ -2,21 +2,12 @@
 // ('agent'), and the server telling a page of a session that already ended. Every end cleans up:
 // storage, the MutationObserver and listeners (nothing is sent afterwards), the data-gid attributes.
 // Run: node --test tests/e2e/lifecycle.test.mjs   (after `make build`)
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2E, sleep } from './harness.mjs';
+import { sleep } from './harness.mjs';
+import { suite } from './suite.mjs';
 import { eventNames, start, waitEvent, ready, visitor } from './events.mjs';
 
-let e2e;
-before(async () => { e2e = await E2E.start(); });
-after(async () => { await e2e?.stop(); });
-
-function it(name, fn, { timeout = 90000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    if (!e2e) throw new Error('harness did not start');
-    await e2e.run(fn)(t);
-  });
-}
+const it = suite();
 
 async function open(s, query = 'cookietype=dual') {
   await s.openVisitor(`/test-pages/tagged.html?${query}`, { waitForGlance: false });
@@ -93,7 +84,7 @@ it('a page of a session the server already ended is told so: sessionend, no new 
   const end = await waitEvent(s.visitor, 'sessionend');
   assert.equal(end.reason, 'agent', 'the reason the server remembers');
   assert.ok(!(await eventNames(s.visitor)).includes('sessionstart'), 'no new session');
-  const info = await e2e.server.sessionInfo(key);
+  const info = await it.harness().server.sessionInfo(key);
   assert.equal(info.status, 404, 'the session stays ended');
   await cleanedUp(s, s.visitor);
 });

@@ -1,21 +1,12 @@
 // Pause: data-startpaused="1", the visitor API and the agent pausing and resuming; while paused
 // nothing of the page is sent and the agent sees a paused view; the pause follows navigation.
 // Run: node --test tests/e2e/pause.test.mjs   (after `make build`)
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2E, sleep } from './harness.mjs';
+import { sleep } from './harness.mjs';
+import { suite } from './suite.mjs';
 import { events, start, waitEvent, waitCount, ready, visitor } from './events.mjs';
 
-let e2e;
-before(async () => { e2e = await E2E.start(); });
-after(async () => { await e2e?.stop(); });
-
-function it(name, fn, { timeout = 90000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    if (!e2e) throw new Error('harness did not start');
-    await e2e.run(fn)(t);
-  });
-}
+const it = suite();
 
 async function open(s, query = '') {
   await s.openVisitor(`/test-pages/tagged.html${query ? '?' + query : ''}`, { waitForGlance: false });

@@ -1,19 +1,10 @@
 // Session lifecycle end to end: fail-closed masking, the `agents` event, who ends a session.
 // Run: node --test tests/e2e/session.test.mjs   (after `make build`)
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2E, sleep } from './harness.mjs';
+import { sleep } from './harness.mjs';
+import { suite } from './suite.mjs';
 
-let e2e;
-before(async () => { e2e = await E2E.start(); });
-after(async () => { await e2e?.stop(); });
-
-function it(name, fn, { timeout = 90000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    if (!e2e) throw new Error('harness did not start');
-    await e2e.run(fn)(t);
-  });
-}
+const it = suite();
 
 /** Records every visitor event on the page into window.__events. */
 async function recordEvents(page) {

@@ -2,21 +2,12 @@
 // agent reads, session messages both ways (visitor API <-> agent viewer's window.glanceViewer), and
 // non-object payloads refused clearly.
 // Run: node --test tests/e2e/state.test.mjs   (after `make build`)
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2E, sleep } from './harness.mjs';
+import { sleep } from './harness.mjs';
+import { suite } from './suite.mjs';
 import { events, start, waitEvent, ready, visitor } from './events.mjs';
 
-let e2e;
-before(async () => { e2e = await E2E.start(); });
-after(async () => { await e2e?.stop(); });
-
-function it(name, fn, { timeout = 90000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    if (!e2e) throw new Error('harness did not start');
-    await e2e.run(fn)(t);
-  });
-}
+const it = suite();
 
 async function open(s, query = '') {
   await s.openVisitor(`/test-pages/tagged.html${query ? '?' + query : ''}`, { waitForGlance: false });

@@ -3,21 +3,12 @@
 // deleted by site code under `dual`, and storage that is not available at all.
 // Host names reach the test server through Chromium's --host-resolver-rules.
 // Run: node --test tests/e2e/storage.test.mjs   (after `make build`)
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2E, sleep } from './harness.mjs';
+import { sleep } from './harness.mjs';
+import { suite } from './suite.mjs';
 import { events, eventNames, start, waitEvent, ready, visitor } from './events.mjs';
 
-let e2e;
-before(async () => { e2e = await E2E.start({ browserArgs: ['--host-resolver-rules=MAP * 127.0.0.1'] }); });
-after(async () => { await e2e?.stop(); });
-
-function it(name, fn, { timeout = 90000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    if (!e2e) throw new Error('harness did not start');
-    await e2e.run(fn)(t);
-  });
-}
+const it = suite({ browserArgs: ['--host-resolver-rules=MAP * 127.0.0.1'] });
 
 /** Opens the visitor page `tagged.html?query` on `host`. */
 async function openOn(s, host, query = '') {
@@ -25,7 +16,7 @@ async function openOn(s, host, query = '') {
     s.visitor = await s.visitorContext.newPage();
     s._watch(s.visitor, 'visitor');
   }
-  await s.visitor.goto(e2e.urlOn(host, `/test-pages/tagged.html${query ? '?' + query : ''}`), { waitUntil: 'load' });
+  await s.visitor.goto(it.harness().urlOn(host, `/test-pages/tagged.html${query ? '?' + query : ''}`), { waitUntil: 'load' });
   await ready(s.visitor);
   return s.visitor;
 }

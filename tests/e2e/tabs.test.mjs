@@ -3,34 +3,25 @@
 // at once end up in one session, tabs opened before the session join it, storage events stand in
 // for BroadcastChannel, and a key live elsewhere in the group gives `dupkey`.
 // Run: node --test tests/e2e/tabs.test.mjs   (after `make build`)
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2E, sleep } from './harness.mjs';
+import { sleep } from './harness.mjs';
+import { suite } from './suite.mjs';
 import { eventNames, events, start, waitEvent, waitCount, ready, visitor } from './events.mjs';
 
-let e2e;
-before(async () => { e2e = await E2E.start(); });
-after(async () => { await e2e?.stop(); });
-
-function it(name, fn, { timeout = 90000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    if (!e2e) throw new Error('harness did not start');
-    await e2e.run(fn)(t);
-  });
-}
+const it = suite();
 
 /** A new tab of the visitor's browser on tagged.html, with its heading set to `label`. */
 async function tab(s, label, query = '') {
   const p = await s.visitorContext.newPage();
   s._watch(p, 'visitor');
-  await p.goto(e2e.url(`/test-pages/tagged.html${query ? '?' + query : ''}`), { waitUntil: 'load' });
+  await p.goto(it.harness().url(`/test-pages/tagged.html${query ? '?' + query : ''}`), { waitUntil: 'load' });
   await ready(p);
   await p.evaluate((l) => { document.getElementById('title').textContent = l; }, label);
   return p;
 }
 
 const state = (p) => visitor(p, 'getSessionState');
-const openedLines = () => e2e.server.log.filter((l) => /visitor opened session/.test(l));
+const openedLines = () => it.harness().server.log.filter((l) => /visitor opened session/.test(l));
 
 it('a second tab joins the session and takes it over; a click in the first brings it back', async (s) => {
   const a = await tab(s, 'Tab A');
@@ -88,7 +79,7 @@ it('ending the session in one tab ends it in every tab (from the active and from
   await visitor(a, 'stopSession');
   await waitEvent(b, 'sessionend', (e) => e.reason === 'visitor');
   await s.waitAgentState('ended');
-  assert.equal((await e2e.server.sessionInfo(key2)).status, 404);
+  assert.equal((await it.harness().server.sessionInfo(key2)).status, 404);
 });
 
 it('two tabs starting a session at once end up in exactly one session', async (s) => {
@@ -137,11 +128,11 @@ it('a session key already live in the group gives error dupkey (the group forbid
   const key = await start(a, { sessionKey: 'DUP-KEY-42' });
   assert.equal(key, 'DUP-KEY-42');
   // Another browser (its own storage) asks for the same key.
-  const other = await e2e.browser.newContext();
+  const other = await it.harness().browser.newContext();
   try {
     const p = await other.newPage();
     s._watch(p, 'visitor');
-    await p.goto(e2e.url('/test-pages/tagged.html'), { waitUntil: 'load' });
+    await p.goto(it.harness().url('/test-pages/tagged.html'), { waitUntil: 'load' });
     await ready(p);
     await p.evaluate(() => window.GLANCE.Cobrowse.Visitor.startSession('DUP-KEY-42'));
     const err = await waitEvent(p, 'error', (e) => e.code === 'dupkey');
@@ -153,5 +144,5 @@ it('a session key already live in the group gives error dupkey (the group forbid
     await other.close();
   }
   assert.equal(await visitor(a, 'inSession'), true, 'the first session is unaffected');
-  assert.equal((await e2e.server.sessionInfo(key)).status, 200);
+  assert.equal((await it.harness().server.sessionInfo(key)).status, 200);
 });

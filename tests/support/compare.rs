@@ -24,19 +24,8 @@ use glance_cobrowse::url;
 use super::dom::{Data, Dom, Ns, DOC};
 use super::walker::{Walker, MASK_SIZE};
 
-/// Attributes whose value is a URL.
-pub const URL_ATTRS: &[&str] = &[
-    "href",
-    "src",
-    "action",
-    "formaction",
-    "poster",
-    "background",
-    "cite",
-    "data",
-    "xlink:href",
-    "longdesc",
-];
+/// Attributes whose value is a URL (the engine's own list).
+pub use glance_cobrowse::capture::URL_ATTRS;
 
 /// Attributes a mask root keeps.
 pub const SAFE_ATTRS: &[&str] = &["id", "class", "style", "type", "role", "data-gid"];
