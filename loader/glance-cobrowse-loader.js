@@ -366,13 +366,23 @@
       try {
         if (ev.defaultPrevented || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
         const a = ev.target && ev.target.closest && ev.target.closest('a[href]');
-        if (!a || (a.target && !/^_self$/i.test(a.target)) || a.hasAttribute('download')) return;
+        // `_self` (or none) navigates this window; `_blank` or a named target opens another
+        // (`_top`/`_parent` are left to the browser).
+        const other = !!a && !!a.target && !/^_self$/i.test(a.target);
+        if (!a || (other && /^_(top|parent)$/i.test(a.target)) || a.hasAttribute('download')) return;
         const u = new URL(a.href, base);
         if (!/^https?:$/.test(u.protocol) || u.origin === String(loc.origin) || carried[u.origin]) return;
         if (!xdList || !originTrusted(u.origin, xdList.t) || !V.inSession() || !stored()) return;
+        // Another window is opened now, while the click allows it, and sent on once the token is
+        // there; without the opener, as the browser does for a `_blank` link.
+        const w = other ? win.open('about:blank', a.target) : null;
+        if (other && !w) return;
+        if (w) try { w.opener = null; } catch (e) { /* */ }
         ev.preventDefault();
         carried[u.origin] = 1;
-        const go = (href) => { try { loc.assign(href); } catch (e) { loc.href = href; } };
+        const go = (href) => {
+          try { if (w) w.location.href = href; else loc.assign(href); } catch (e) { if (!w) loc.href = href; }
+        };
         token(u.origin).then((t) => go(withToken(u, t)), (code) => {
           xdErr(code, 'the session was not carried over to ' + u.origin + ': ' + code);
           go(u.href);

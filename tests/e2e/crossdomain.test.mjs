@@ -45,6 +45,7 @@ crossdomain_helpers = ["http://shop.test:${P}/helper.html"]
     <h1>Page ${name}</h1>
     <a id="to-b" href="http://127.0.0.1:${P}/b.html#top">to b</a>
     <a id="to-shop" href="http://shop.test:${P}/c.html">to shop</a>
+    <a id="to-b-tab" href="http://127.0.0.1:${P}/b.html" target="_blank" rel="noopener">to b, new tab</a>
     <a id="to-evil" href="http://evil.test:${P}/c.html">to evil</a>
     <button id="xd" onclick="GLANCE.Cobrowse.Visitor.crossDomain().then((r) => { window.__xd = r; })">xd</button>
   </body></html>`;
@@ -125,6 +126,23 @@ it('a plain link to a trusted domain carries the session over; the agent follows
   await sleep(500);
   assert.equal(await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.inSession()), false);
   assert.ok(!hits.some((h) => /glance_xd/.test(h)));
+});
+
+it('a target=_blank link to a trusted domain carries the session into the new tab (no opener, no token left)', async (s) => {
+  const v = await s.openVisitor(at('localhost', '/a.html'), { waitForGlance: false });
+  assert.ok(await ready(v));
+  const key = await s.startSession(v);
+  hits.length = 0;
+  const [tab] = await Promise.all([s.visitorContext.waitForEvent('page'), v.click('#to-b-tab')]);
+  await tab.waitForURL(at('127.0.0.1', '/b.html'), { timeout: 10000 });
+  assert.ok(await ready(tab));
+  await waitKey(tab, key);
+  assert.equal(await tab.evaluate(() => location.href), at('127.0.0.1', '/b.html'), 'the token is gone from the URL');
+  assert.equal(await tab.evaluate(() => window.opener), null, 'no opener');
+  assert.ok(!hits.some((h) => /glance_xd/.test(h)), `no request carried the token: ${hits}`);
+  await tab.waitForFunction(() => window.__events.some(([n]) => n === 'sessioncontinue'), null, { timeout: 10000 });
+  assert.deepEqual(await events(tab, 'sessionstart'), [], 'continued, not a new session');
+  assert.equal(await v.evaluate(() => location.href), at('localhost', '/a.html'), 'the first tab stays where it was');
 });
 
 it('crossDomain() from a click stores the session on each helper domain; untrusted url, blocked popup and promptCrossDomain', async (s) => {
