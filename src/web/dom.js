@@ -10,11 +10,12 @@
 
 import { frameOrigin, nextFrameBase, remapFrameBatch } from './frames.js';
 
-const NODE = 1, CHILDREN = 2, END = 3, ATTRS = 4, TEXT = 5, VALUE = 6, CHECKED = 7, SCROLL = 8, VIEWPORT = 9;
+// The flat format's codes (src/capture.rs `entry`, `flag`); frames.js reads them too.
+export const NODE = 1, CHILDREN = 2, END = 3, ATTRS = 4, TEXT = 5, VALUE = 6, CHECKED = 7, SCROLL = 8, VIEWPORT = 9;
 // State entries (see src/capture.rs `entry`): written after the node entries of a batch.
-const SHEET = 10, CSHEET = 11, ADOPT = 12, SELECT = 13, FOCUS = 14, HOVER = 15, MEDIA = 16, IMAGE = 17, TOP = 18;
+export const SHEET = 10, CSHEET = 11, ADOPT = 12, SELECT = 13, FOCUS = 14, HOVER = 15, MEDIA = 16, IMAGE = 17, TOP = 18;
 const CANVAS_MS = 1000;
-const F_MASK = 1, F_VALUE = 2, F_CHECKED = 4, F_HAS_CHECKED = 8, F_SVG = 16, F_MATH = 32;
+export const F_MASK = 1, F_VALUE = 2, F_CHECKED = 4, F_HAS_CHECKED = 8, F_SVG = 16, F_MATH = 32;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const MATH_NS = 'http://www.w3.org/1998/Math/MathML';
 const XLINK_NS = 'http://www.w3.org/1999/xlink';

@@ -14,14 +14,14 @@
 // frame live in a block of their own ([base, base + FRAME_SPAN)): the page rejects a batch that
 // names any other node, so a frame can never change the page around it.
 
-import { DomCapture, gidBlock } from './dom.js';
+import {
+  DomCapture, gidBlock, NODE, CHILDREN, END, ATTRS, TEXT, VALUE, CHECKED, SCROLL, VIEWPORT,
+  SHEET, CSHEET, ADOPT, SELECT, FOCUS, HOVER, MEDIA, IMAGE, TOP, F_MASK, F_VALUE,
+} from './dom.js';
 
 export const FRAME_SPAN = 1 << 22;
 const FRAME_FIRST = 1 << 30;
 const MAX_FRAMES = 255;
-const NODE = 1, CHILDREN = 2, END = 3, ATTRS = 4, TEXT = 5, VALUE = 6, CHECKED = 7, SCROLL = 8, VIEWPORT = 9;
-const SHEET = 10, CSHEET = 11, ADOPT = 12, SELECT = 13, FOCUS = 14, HOVER = 15, MEDIA = 16, IMAGE = 17, TOP = 18;
-const F_MASK = 1, F_VALUE = 2;
 
 let framesLinked = 0;
 
