@@ -2,9 +2,10 @@
 //! it streams) and two diffs touching every kind of change.
 //!
 //! Browsers compile WebAssembly lazily, function by function, on first call: without this the
-//! first snapshot of a session pays for compiling the whole recorder inside one task (measured:
-//! 17 ms at full speed, 67 ms on a 4x slower CPU, for a 200-node page). The engine runs this in
-//! a task of its own while the socket connects, so that cost moves off the session's path.
+//! first snapshot of a session pays for compiling the whole recorder inside its first tasks
+//! (measured in a trace: 67 ms of lazy compilation on a 4x slower CPU, for a 200-node page). The
+//! engine runs this in a task of its own while the socket connects, so that cost moves off the
+//! session's path.
 //! Nothing here touches the page or the network; the messages are thrown away.
 
 use alloc::{string::String, vec::Vec};
