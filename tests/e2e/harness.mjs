@@ -73,12 +73,19 @@ export class Server {
     args.push(...extraArgs);
     const proc = spawn(SERVER_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
     const log = [];
-    const keep = (chunk) => {
-      for (const l of String(chunk).split('\n')) if (l) log.push(l);
-      if (log.length > 400) log.splice(0, log.length - 400);
+    // A line can arrive in several chunks (Rust's unbuffered stderr writes each piece of a
+    // formatted line separately), so each stream keeps its unfinished line until its newline.
+    const keeper = () => {
+      let partial = '';
+      return (chunk) => {
+        const parts = (partial + String(chunk)).split('\n');
+        partial = parts.pop();
+        for (const l of parts) if (l) log.push(l);
+        if (log.length > 400) log.splice(0, log.length - 400);
+      };
     };
-    proc.stdout.on('data', keep);
-    proc.stderr.on('data', keep);
+    proc.stdout.on('data', keeper());
+    proc.stderr.on('data', keeper());
     let exited = null;
     // Never leave a server behind, even if the test process dies without running after() hooks.
     const reap = () => { try { proc.kill('SIGKILL'); } catch (e) { /* gone */ } };
