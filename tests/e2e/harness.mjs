@@ -3,6 +3,7 @@
 // comparison of the visitor document against the agent's mirror (`#glance-mirror`).
 //
 // Contracts: docs/PROTOCOL.md, docs/LAYOUT.md. Never downloads a browser.
+import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,6 +34,27 @@ export const FIXTURE_PREFIX = '/test-pages/';
 export const MIRROR_TIMEOUT_MS = Number(process.env.E2E_MIRROR_TIMEOUT_MS || 8000);
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The agents and the partner of tests/e2e/test-config.toml (see docs/PROTOCOL.md). */
+export const PARTNER = { id: 1234, apikey: 'e2e-partner-secret' };
+export const AGENTS = {
+  agnes: { username: 'agnes', password: 'agnes-pass', name: 'Agnes Agent', partneruserid: 'agnes@example.com' },
+  bob: { username: 'bob', password: 'bob-pass', name: 'Bob Builder' },
+};
+
+/**
+ * A login key as an integration's back end computes it: `$1$EXPIRES$SIG`, SIG the hex
+ * HMAC-SHA256 of `PARTNERID:PARTNERUSERID:EXPIRES` under the partner's API key.
+ */
+export function loginKey(partneruserid, { partner = PARTNER, expires = Math.floor(Date.now() / 1000) + 3600 } = {}) {
+  const sig = crypto.createHmac('sha256', partner.apikey).update(`${partner.id}:${partneruserid}:${expires}`).digest('hex');
+  return `$1$${expires}$${sig}`;
+}
+
+/** `{partnerid, partneruserid, loginkey}` for an agent of the test config. */
+export function loginKeyParams(agent = AGENTS.agnes) {
+  return { partnerid: String(PARTNER.id), partneruserid: agent.partneruserid, loginkey: loginKey(agent.partneruserid) };
+}
 
 /** Mask selectors of a group, read from the test config (`masks = [...]` under `[groups.ID]`). */
 export function maskSelectors(group = '1234', file = TEST_CONFIG) {
@@ -285,12 +307,13 @@ export class Scenario {
   }
 
   /** Opens the agent viewer for `key` and waits until it shows an active session with a mirror. */
-  async openAgent(key = this.key, { waitActive = true } = {}) {
+  async openAgent(key = this.key, { waitActive = true, agent = AGENTS.agnes } = {}) {
     if (!this.agent) {
       this.agent = await this.agentContext.newPage();
       this._watch(this.agent, 'agent');
     }
-    await this.agent.goto(this.e2e.url(`/agentjoin/AgentView.aspx?SessionKey=${encodeURIComponent(key)}&wait=1`));
+    const auth = new URLSearchParams(loginKeyParams(agent)).toString();
+    await this.agent.goto(this.e2e.url(`/agentjoin/AgentView.aspx?SessionKey=${encodeURIComponent(key)}&wait=1&${auth}`));
     if (waitActive) await this.waitAgentState('active');
     return this.agent;
   }
