@@ -62,6 +62,8 @@ async function waitEmbedEvent(page, name, pred = () => true, timeout = 15000) {
 const idAt = (v, p) => v.evaluate((sel) => document.querySelector(sel)?.id ?? null, p);
 
 const AGNES = { username: 'agnes', puid: 'agnes@example.com', num: 1 };
+/** The viewer's controls. */
+const SEL = { rc: '#glance-rc', highlight: '#glance-highlight', notice: '#glance-notice' };
 
 it('GLANCE.Agent: lookupSession waits for the session, joinSession opens the viewer, the visitor sees who joined', async (s) => {
   const crm = await s.agentContext.newPage();
@@ -132,4 +134,155 @@ it('GLANCE.Agent: cancelLookup stops a waiting lookup with lookupCancelled', asy
   }));
   assert.equal(outcome, 'rejected');
   await waitAgentEvent(crm, 'lookupCancelled', (d) => d.ssnkey === '88881' && d.service === 'agent');
+});
+
+/** Clicks the viewer's remote-control button and has the visitor accept the request. */
+async function enableRC(s, v) {
+  await s.agent.click(SEL.rc);
+  const req = await waitEvent(v, 'rcrequested');
+  assert.deepEqual(req, {}, 'rcrequested carries only the accept/decline functions');
+  assert.deepEqual(await v.evaluate(() => [typeof window.__raw.rcrequested.accept, typeof window.__raw.rcrequested.decline]),
+    ['function', 'function']);
+  await v.evaluate(() => window.__raw.rcrequested.accept());
+  await waitEvent(v, 'rcaccepted');
+  assert.deepEqual(await waitEvent(v, 'rcenabled'), { enabled: true });
+  await until(s.agent, (sel) => document.querySelector(sel)?.getAttribute('aria-pressed') === 'true', SEL.rc, 'the RC button showing control');
+}
+
+const rcEvents = async (v) => (await events(v)).filter(([n]) => n === 'rcevent').map(([, e]) => e);
+
+it('remote control: the visitor accepts, the agent clicks and types into a React form; rcevent payloads as documented', async (s) => {
+  const { v } = await reactVisitor(s);
+  await s.openAgent();
+  await s.mirrorMatches({ visitor: v });
+  await enableRC(s, v);
+  const mirror = s.agent.frameLocator('#glance-mirror');
+  // A click: React's onClick runs on the visitor's page.
+  await mirror.locator('#buy').click();
+  await until(v, () => window.__state.clicks === 1, null, 'the Buy click');
+  const [click] = await rcEvents(v);
+  assert.equal(click.type, 'click');
+  assert.deepEqual(click.agent, AGNES);
+  assert.match(click.path, /^\[data-gid="\d+"\]$/);
+  assert.equal(click.value, undefined);
+  assert.equal(await idAt(v, click.path), 'buy');
+  // Typing into the controlled input: React's state follows each keystroke.
+  await mirror.locator('#name').click();
+  await mirror.locator('#name').pressSequentially('Ada', { delay: 60 });
+  await until(v, () => window.__state.name === 'Ada', null, 'React state "Ada"');
+  const typing = (await rcEvents(v)).filter((e) => e.type === 'agenttyping');
+  assert.deepEqual(typing.map((e) => e.value), ['A', 'Ad', 'Ada']);
+  for (const e of typing) {
+    assert.deepEqual(e.agent, AGNES);
+    assert.equal(await idAt(v, e.path), 'name');
+  }
+  // Leaving the field: inputchange (no value), and React's onBlur ran.
+  await mirror.locator('#plan').focus();
+  const change = await until(v, () => (window.__events.find(([n, e]) => n === 'rcevent' && e.type === 'inputchange') || [])[1], null, 'inputchange');
+  assert.equal(await idAt(v, change.path), 'name');
+  assert.equal(change.value, undefined);
+  await until(v, () => window.__state.committed === 'Ada', null, 'onBlur with "Ada"');
+  // A select and a checkbox.
+  await mirror.locator('#plan').selectOption('pro');
+  await until(v, () => window.__state.plan === 'pro', null, 'React state plan=pro');
+  await mirror.locator('#agree').click();
+  await until(v, () => window.__state.agree === true, null, 'React state agree=true');
+  assert.equal(await v.textContent('#echo'), 'Ada|pro|true|1');
+  // The agent sees the result in the mirror.
+  await s.mirrorMatches({ visitor: v });
+});
+
+it('remote control refusals: masked and password fields, javascript: links, and anything once the visitor revokes', async (s) => {
+  const { v } = await reactVisitor(s);
+  await s.openAgent();
+  await s.mirrorMatches({ visitor: v });
+  // Before RC is enabled: an action is refused (and nothing happens on the page).
+  const before = await s.agent.evaluate(() => window.glanceViewer.act({ type: 'click', selector: '#buy' }));
+  assert.equal(before.ok, false);
+  assert.equal(before.reason, 'notenabled');
+  await enableRC(s, v);
+  const tries = [
+    [{ type: 'type', selector: '#card', value: '4111' }, 'masked'],
+    [{ type: 'type', selector: '#pass', value: 'hunter2' }, 'password'],
+    [{ type: 'click', selector: '#js-link' }, 'javascript'],
+  ];
+  for (const [act, reason] of tries) {
+    const r = await s.agent.evaluate((a) => window.glanceViewer.act(a), act);
+    assert.deepEqual({ ok: r.ok, reason: r.reason }, { ok: false, reason }, `${act.selector} refused`);
+  }
+  // The refusal is visible to the agent.
+  await until(s.agent, (sel) => /masked|password|script/i.test(document.querySelector(sel)?.textContent || ''), SEL.notice, 'a refusal notice');
+  assert.deepEqual(await v.evaluate(() => [document.getElementById('card').value, document.getElementById('pass').value, window.__jsLinkRan]),
+    ['', '', undefined]);
+  assert.equal((await rcEvents(v)).length, 0, 'no rcevent for refused actions');
+  // The visitor revokes: rcenabled false; the next action is refused.
+  await visitor(v, 'disableRC');
+  assert.ok((await events(v)).some(([n, e]) => n === 'rcenabled' && e.enabled === false));
+  await until(s.agent, (sel) => document.querySelector(sel)?.getAttribute('aria-pressed') !== 'true', SEL.rc, 'the RC button back to off');
+  const after = await s.agent.evaluate(() => window.glanceViewer.act({ type: 'click', selector: '#buy' }));
+  assert.equal(after.reason, 'notenabled');
+  assert.equal(await v.evaluate(() => window.__state.clicks), 0);
+});
+
+it('gestures: the agent highlights an element; the visitor gets outline and sees it drawn, the mirror does not', async (s) => {
+  const { v } = await reactVisitor(s);
+  await s.openAgent();
+  await s.mirrorMatches({ visitor: v });
+  await s.agent.click(SEL.highlight);
+  await s.agent.frameLocator('#glance-mirror').locator('#title').click();
+  const outline = await waitEvent(v, 'outline');
+  assert.equal(await idAt(v, outline.path), 'title');
+  // Drawn on the visitor's page (in the engine's overlay) ...
+  await until(v, () => document.querySelector('[data-glance-overlay]') !== null, null, 'the overlay');
+  // ... and never streamed to the agent.
+  await sleep(300);
+  assert.equal(s.framesContaining('data-glance-overlay').length, 0);
+  await s.mirrorMatches({ visitor: v });
+});
+
+it('GLANCE.Cobrowse.Agent in an embedding console: events, session messages, navigate with confirm, requestRC', async (s) => {
+  const { v, key } = await reactVisitor(s);
+  const con = await s.agentContext.newPage();
+  s._watch(con, 'agent');
+  const q = new URLSearchParams({ SessionKey: key, wait: '1', ...loginKeyParams(AGENTS.agnes) });
+  await con.goto(it.harness().url(`/test-pages/agent-embed.html?${q}`));
+  const connected = await waitEmbedEvent(con, 'connected');
+  assert.equal(connected.ssnkey, key);
+  const nav = await waitEmbedEvent(con, 'navigate', (d) => /rc-form/.test(d.url));
+  assert.equal(nav.service, 'cobrowse');
+  assert.equal(nav.browser.name, 'chrome');
+  await waitEmbedEvent(con, 'agents', (d) => d.count === 1);
+  // Session messages, both ways; a non-object payload is refused at the call.
+  await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.addSessionMessageListener('hello', (n, m) => window.__messages.push([n, m])));
+  await con.evaluate(() => GLANCE.Cobrowse.Agent.sendSessionMessage('hello', { foo: 123 }));
+  await until(v, () => window.__messages.length === 1, null, 'the message on the visitor side');
+  assert.deepEqual(await v.evaluate(() => window.__messages), [['hello', { foo: 123 }]]);
+  const bad = await con.evaluate(() => { try { GLANCE.Cobrowse.Agent.sendSessionMessage('hello', 'text'); return 'sent'; } catch (e) { return e.name; } });
+  assert.equal(bad, 'TypeError');
+  await visitor(v, 'sendSessionMessage', 'fromvisitor', { a: 1 });
+  await until(con, () => window.__messages.length === 1, null, 'the message on the agent side');
+  assert.deepEqual(await con.evaluate(() => window.__messages), [['fromvisitor', { a: 1 }]]);
+  // requestRC(true): the visitor declines; the console hears it.
+  await con.evaluate(() => GLANCE.Cobrowse.Agent.requestRC(true));
+  await waitEvent(v, 'rcrequested');
+  await v.evaluate(() => window.__raw.rcrequested.decline());
+  await waitEvent(v, 'rcdeclined');
+  assert.ok(!(await events(v)).some(([n]) => n === 'rcenabled'), 'no rcenabled after a decline');
+  // An untrusted absolute URL is refused without bothering the visitor.
+  await con.evaluate(() => GLANCE.Cobrowse.Agent.navigate({ url: 'https://evil.example/phish' }));
+  const refused = await waitEmbedEvent(con, 'navigateresult', (d) => d.ok === false);
+  assert.equal(refused.reason, 'untrusted');
+  assert.ok(!(await events(v)).some(([n]) => n === 'confirm'));
+  // Navigate with confirm: the visitor accepts, `navigation` fires, the page changes, the session continues.
+  await v.evaluate(() => window.GLANCE.Cobrowse.Visitor.addEventListener('navigation', (e) => sessionStorage.setItem('nav', JSON.stringify(e))));
+  await con.evaluate(() => GLANCE.Cobrowse.Agent.navigate({ url: 'tagged.html?from=agent', confirm: true, link: true }));
+  const confirm = await waitEvent(v, 'confirm');
+  assert.equal(confirm.url, 'tagged.html?from=agent');
+  await Promise.all([
+    v.waitForURL(/tagged\.html\?from=agent/),
+    v.evaluate(() => window.__raw.confirm.accept()),
+  ]);
+  assert.ok(JSON.parse(await v.evaluate(() => sessionStorage.getItem('nav'))));
+  assert.equal((await waitEvent(v, 'sessioncontinue')).sessionKey, key);
+  await waitEmbedEvent(con, 'navigate', (d) => /tagged\.html\?from=agent/.test(d.url));
 });
