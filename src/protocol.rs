@@ -23,6 +23,9 @@ pub const DOCUMENT: Gid = 0;
 /// Protocol version sent in `hello`.
 pub const VERSION: u32 = 1;
 
+/// The engine crate's version (`visitorversion` of the agent lookup).
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Node kind codes, as in the DOM's `nodeType`.
 pub mod kind {
     /// An element.
@@ -395,6 +398,90 @@ pub enum VisitorMsg {
         /// Any JSON value.
         value: serde_json::Value,
     },
+    /// The remote-control state on the visitor's side: `requested` (the visitor is asked),
+    /// `accepted`, `declined` or `off` (see [`RC_STATES`]; the server checks the value).
+    Rc {
+        /// The new state.
+        state: String,
+    },
+    /// The outcome of an agent's `act`, for agent `num` only.
+    Actres {
+        /// The agent's action id.
+        id: u64,
+        /// The agent's number in the session.
+        num: u64,
+        /// Whether the action was performed.
+        ok: bool,
+        /// Why not (see [`ACT_REFUSALS`]).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// The outcome of an agent's `nav`, for agent `num` only.
+    Navres {
+        /// The agent's number in the session.
+        num: u64,
+        /// Whether the navigation was done.
+        ok: bool,
+        /// The URL navigated to (or refused).
+        #[serde(default)]
+        url: Option<String>,
+        /// Why not: `untrusted`, `declined` or `invalid`.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// The visitor's pointer in document CSS pixels; `x` null: it left the page.
+    Vptr {
+        /// X, or null.
+        #[serde(default)]
+        x: Option<f64>,
+        /// Y, or null.
+        #[serde(default)]
+        y: Option<f64>,
+    },
+}
+
+/// The visitor's remote-control states (`{"t":"rc","state":..}`).
+pub const RC_STATES: [&str; 4] = ["requested", "accepted", "declined", "off"];
+
+/// The reasons an `actres` may give.
+pub const ACT_REFUSALS: [&str; 7] = [
+    "masked",
+    "password",
+    "javascript",
+    "missing",
+    "notenabled",
+    "disabled",
+    "invalid",
+];
+
+/// The kinds of agent action (`act` `type`).
+pub const ACT_TYPES: [&str; 4] = ["click", "type", "change", "key"];
+
+/// The keys an agent may press in a field (`act` `type":"key"`).
+pub const ACT_KEYS: [&str; 3] = ["Enter", "Tab", "Escape"];
+
+/// An agent's action on the visitor's page (remote control).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Act {
+    /// The agent's counter.
+    pub id: u64,
+    /// `click`, `type`, `change` or `key` (see [`ACT_TYPES`]).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The target element.
+    pub gid: Gid,
+    /// The field's whole new value (`type`, `change`).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// The key pressed (`key`): see [`ACT_KEYS`].
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Click point as a fraction of the element box.
+    #[serde(default)]
+    pub x: Option<f64>,
+    /// Click point as a fraction of the element box.
+    #[serde(default)]
+    pub y: Option<f64>,
 }
 
 /// Messages an agent viewer sends.
@@ -416,6 +503,44 @@ pub enum AgentMsg {
     Pause {
         /// Paused or not.
         paused: bool,
+    },
+    /// The agent requests (`on`) or stops remote control.
+    Rc {
+        /// Request or stop.
+        on: bool,
+    },
+    /// A remote-control action.
+    Act(Act),
+    /// Navigate the visitor: a relative or absolute URL, or `back`, `forward`, `refresh`.
+    Nav {
+        /// Where to.
+        url: String,
+        /// Ask the visitor first.
+        #[serde(default)]
+        confirm: bool,
+        /// In a new window.
+        #[serde(default)]
+        open: bool,
+        /// Show it as a link the visitor clicks.
+        #[serde(default)]
+        link: bool,
+    },
+    /// A gesture: `outline` an element (`gid`) or `clear`.
+    Gesture {
+        /// `outline` or `clear`.
+        kind: String,
+        /// The outlined element.
+        #[serde(default)]
+        gid: Option<Gid>,
+    },
+    /// The agent's pointer in document CSS pixels; `x` null hides it.
+    Ptr {
+        /// X, or null.
+        #[serde(default)]
+        x: Option<f64>,
+        /// Y, or null.
+        #[serde(default)]
+        y: Option<f64>,
     },
 }
 
@@ -1121,6 +1246,80 @@ mod tests {
         ] {
             assert!(parse_visitor(bad).is_err(), "accepted {bad}");
         }
+    }
+
+    #[test]
+    fn remote_control_messages() {
+        assert_eq!(
+            parse_agent(r#"{"t":"act","id":3,"type":"click","gid":7,"x":0.5,"y":0.5}"#).unwrap(),
+            AgentMsg::Act(Act {
+                id: 3,
+                kind: "click".into(),
+                gid: 7,
+                value: None,
+                key: None,
+                x: Some(0.5),
+                y: Some(0.5),
+            })
+        );
+        assert_eq!(
+            parse_agent(r#"{"t":"nav","url":"back"}"#).unwrap(),
+            AgentMsg::Nav {
+                url: "back".into(),
+                confirm: false,
+                open: false,
+                link: false
+            }
+        );
+        assert_eq!(
+            parse_agent(r#"{"t":"ptr","x":null}"#).unwrap(),
+            AgentMsg::Ptr { x: None, y: None }
+        );
+        assert_eq!(
+            parse_agent(r#"{"t":"gesture","kind":"clear"}"#).unwrap(),
+            AgentMsg::Gesture {
+                kind: "clear".into(),
+                gid: None
+            }
+        );
+        assert_eq!(
+            parse_agent(r#"{"t":"rc","on":true}"#).unwrap(),
+            AgentMsg::Rc { on: true }
+        );
+        for bad in [
+            r#"{"t":"act","id":-1,"type":"click","gid":7}"#,
+            r#"{"t":"act","id":1,"type":"click"}"#,
+            r#"{"t":"act","id":1,"type":"click","gid":4294967296}"#,
+            r#"{"t":"rc"}"#,
+            r#"{"t":"nav"}"#,
+            r#"{"t":"ptr","x":"1"}"#,
+        ] {
+            assert!(parse_agent(bad).is_err(), "accepted {bad}");
+        }
+        assert_eq!(
+            parse_visitor(r#"{"t":"actres","id":1,"num":2,"ok":false,"reason":"masked"}"#).unwrap(),
+            VisitorMsg::Actres {
+                id: 1,
+                num: 2,
+                ok: false,
+                reason: Some("masked".into())
+            }
+        );
+        assert_eq!(
+            parse_visitor(r#"{"t":"vptr","x":1.5,"y":2}"#).unwrap(),
+            VisitorMsg::Vptr {
+                x: Some(1.5),
+                y: Some(2.0)
+            }
+        );
+        assert!(matches!(
+            parse_visitor(r#"{"t":"rc","state":"accepted"}"#).unwrap(),
+            VisitorMsg::Rc { .. }
+        ));
+        assert!(matches!(
+            parse_visitor(r#"{"t":"navres","num":1,"ok":true}"#).unwrap(),
+            VisitorMsg::Navres { url: None, .. }
+        ));
     }
 
     #[test]

@@ -1,4 +1,9 @@
-//! The agent WebSocket, `/ws/agent?key=KEY&name=NAME[&group=G]` (see `docs/PROTOCOL.md`).
+//! The agent WebSocket, `/ws/agent?key=KEY[&group=G][&token=T|&ticket=T]` (see `docs/PROTOCOL.md`).
+//!
+//! The agent must be authenticated ([`crate::agent_api::authenticate`]: bearer header, `token`,
+//! a single-use `ticket`, or the `glance_agent` cookie); otherwise it gets
+//! `{"t":"error","code":"auth",..}` and the socket closes with 1008. Its identity (not a query
+//! parameter) is what the visitor and the other agents see.
 //!
 //! An unknown key gets `{"t":"session","state":"notfound"}` and the socket stays open while the
 //! server polls for the session once a second (the viewer's `wait=1` mode), for at most the
@@ -6,7 +11,10 @@
 //! published on the session's bus topic. A lagging agent (bus [`Delivery::Lagged`]) is
 //! resynchronized with a fresh snapshot instead of buffering without bound; an agent whose socket
 //! does not accept a frame within the send timeout is disconnected. Agents may send session
-//! messages (`msg`) and pause or resume the session (`pause`); both go to the visitor.
+//! messages (`msg`), pause or resume the session (`pause`) and send remote-control and guidance
+//! frames (`rc`, `act`, `nav`, `gesture`, `ptr`: see [`crate::remote`]; at most
+//! [`crate::remote::PTR_PER_WINDOW`] pointer frames a second are relayed, the rest dropped).
+//! Frames for this agent only (`actres`, `navres`) arrive on its direct queue.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,13 +22,17 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::StreamExt;
 use glance_cobrowse::protocol::{parse_agent, valid_session_key, AgentMsg};
 use serde_json::json;
+use tokio::sync::mpsc;
 
+use crate::auth::Agent;
 use crate::bus::Delivery;
-use crate::sessions::{EndReason, Session};
+use crate::remote::RateLimit;
+use crate::sessions::{EndReason, Session, AGENT_QUEUE};
 use crate::visitor_ws::{close, send, NORMAL, POLICY};
 use crate::AppState;
 
@@ -34,14 +46,21 @@ const POLL: Duration = Duration::from_secs(1);
 pub async fn handler(
     ws: WebSocketUpgrade,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     State(state): State<AppState>,
 ) -> Response {
     let key = q.get("key").cloned().unwrap_or_default();
-    let name = q.get("name").cloned().unwrap_or_default();
     let group = q.get("group").cloned();
+    let agent = crate::agent_api::authenticate(
+        &state,
+        &headers,
+        q.get("token").map(String::as_str),
+        q.get("ticket").map(String::as_str),
+        true,
+    );
     ws.max_message_size(MAX_AGENT_MESSAGE)
         .max_frame_size(MAX_AGENT_MESSAGE)
-        .on_upgrade(move |socket| run(socket, state, key, name, group))
+        .on_upgrade(move |socket| run(socket, state, key, agent, group))
 }
 
 fn notfound(key: &str) -> Message {
@@ -73,7 +92,20 @@ fn read(m: Option<Result<Message, axum::Error>>) -> FromAgent {
     }
 }
 
-async fn run(mut ws: WebSocket, state: AppState, key: String, name: String, group: Option<String>) {
+async fn run(
+    mut ws: WebSocket,
+    state: AppState,
+    key: String,
+    agent: Option<Arc<Agent>>,
+    group: Option<String>,
+) {
+    let Some(agent) = agent else {
+        let err = json!({"t": "error", "code": "auth", "msg": "not authenticated"}).to_string();
+        if send(&mut ws, Message::Text(err.into())).await {
+            close(&mut ws, POLICY, "not authenticated").await;
+        }
+        return;
+    };
     if !valid_session_key(&key) {
         if send(&mut ws, notfound(&key)).await {
             close(&mut ws, POLICY, "invalid session key").await;
@@ -83,7 +115,7 @@ async fn run(mut ws: WebSocket, state: AppState, key: String, name: String, grou
     let Some(session) = wait_for_session(&mut ws, &state, &key, group.as_deref()).await else {
         return;
     };
-    watch(ws, state, session, &name).await;
+    watch(ws, state, session, agent).await;
 }
 
 /// Polls until the session exists. `None` when the agent left, misbehaved or waited too long.
@@ -132,9 +164,10 @@ async fn send_all(ws: &mut WebSocket, frames: Vec<axum::extract::ws::Utf8Bytes>)
     true
 }
 
-async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, name: &str) {
+async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, agent: Arc<Agent>) {
     let id = state.registry.next_id();
-    let Some(join) = session.join_agent(name, id) else {
+    let (tx, mut direct) = mpsc::channel(AGENT_QUEUE);
+    let Some(join) = session.join_agent(agent, id, tx) else {
         // Ended between the lookup and the join.
         let ended = json!({"t": "ended", "reason": "visitor"}).to_string();
         if send(&mut ws, Message::Text(ended.into())).await {
@@ -144,9 +177,20 @@ async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, name: 
     };
     let mut sub = join.sub;
     let mut floor = join.floor;
+    let trusted = state
+        .registry
+        .group_config(&session.group)
+        .map(|g| g.trusted_domains.clone())
+        .unwrap_or_default();
+    let mut ptr_limit = RateLimit::new(Instant::now());
     if send_all(&mut ws, join.frames).await {
         loop {
             tokio::select! {
+                Some(text) = direct.recv() => {
+                    if !send(&mut ws, Message::Text(text.into())).await {
+                        break;
+                    }
+                }
                 d = sub.next() => match d {
                     Some(Delivery::Msg(m)) => {
                         if m.n > floor && !send(&mut ws, Message::Text(m.text)).await {
@@ -154,7 +198,7 @@ async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, name: 
                         }
                     }
                     Some(Delivery::Lagged(_)) => {
-                        let (frames, n) = session.resync();
+                        let (frames, n) = session.resync(id);
                         floor = n;
                         if !send_all(&mut ws, frames).await {
                             break;
@@ -168,7 +212,7 @@ async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, name: 
                 },
                 m = ws.recv() => match read(m) {
                     FromAgent::Msg(AgentMsg::Snapreq) => {
-                        let (frames, n) = session.resync();
+                        let (frames, n) = session.resync(id);
                         floor = n;
                         if !send_all(&mut ws, frames).await {
                             break;
@@ -178,11 +222,22 @@ async fn watch(mut ws: WebSocket, state: AppState, session: Arc<Session>, name: 
                         // The `ended` frame comes back through the bus, then the topic closes.
                         state.registry.end(&session, EndReason::Agent);
                     }
+                    FromAgent::Msg(AgentMsg::Ptr { .. }) if !ptr_limit.allow(Instant::now()) => {
+                        // Over the pointer rate: dropped.
+                    }
                     FromAgent::Msg(m) => {
-                        // Session messages and pause/resume go to the visitor.
-                        if let Err(reason) = session.agent_message(&m) {
-                            close(&mut ws, POLICY, &reason).await;
-                            break;
+                        // Session messages, pause/resume and remote control go to the visitor;
+                        // refusals come straight back.
+                        match session.agent_message(id, &m, &trusted) {
+                            Ok(replies) => {
+                                if !send_all(&mut ws, replies.into_iter().map(Into::into).collect()).await {
+                                    break;
+                                }
+                            }
+                            Err(reason) => {
+                                close(&mut ws, POLICY, &reason).await;
+                                break;
+                            }
                         }
                     }
                     FromAgent::Ignore => {}

@@ -1,11 +1,18 @@
-//! Group configuration, read from a TOML file (`--config`, default `server/demo-config.toml`).
+//! Server configuration, read from a TOML file (`--config`, default `server/demo-config.toml`):
+//! groups, agent identities, integration partners and the consoles allowed to embed the viewer.
 //!
 //! ```toml
+//! agent_origins = ["https://console.example"]
 //! [groups."1234"]
 //! masks = ["#orderPayment\\.cardNumber", ".glance_masked"]
 //! trusted_domains = ["localhost"]
 //! crossdomain_helpers = []
 //! allow_duplicate_keys = false
+//! [agents.demo]
+//! password = "demo"
+//! name = "Dana Demo"
+//! [partners.1234]
+//! apikey = "secret shared with the integration's back end"
 //! ```
 //!
 //! Unknown fields are rejected so that a typo does not silently disable masking.
@@ -38,13 +45,70 @@ pub struct GroupConfig {
     pub allow_duplicate_keys: bool,
 }
 
+/// One agent identity (`[agents.USERNAME]`). See `docs/PROTOCOL.md` and [`crate::auth`].
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Password for `POST /api/agent/auth` `{username, password}`; none: login keys only.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Display name (default: the username).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Title, e.g. "Support".
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The integration partner this agent belongs to (login keys).
+    #[serde(default)]
+    pub partnerid: Option<u64>,
+    /// The agent's id at that partner.
+    #[serde(default)]
+    pub partneruserid: Option<String>,
+}
+
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the password.
+        f.debug_struct("AgentConfig")
+            .field("name", &self.name)
+            .field("title", &self.title)
+            .field("partnerid", &self.partnerid)
+            .field("partneruserid", &self.partneruserid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An integration partner (`[partners.ID]`): its back end signs login keys with `apikey`.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// The HMAC-SHA256 key of its login keys.
+    pub apikey: String,
+}
+
+impl fmt::Debug for PartnerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PartnerConfig { .. }")
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Origins (`http(s)://host[:port]`) of agent consoles allowed to embed the viewer in a frame
+    /// (`Content-Security-Policy: frame-ancestors 'self' ...` of the viewer pages).
+    #[serde(default)]
+    pub agent_origins: Vec<String>,
     /// Groups by id.
     #[serde(default)]
     pub groups: BTreeMap<String, GroupConfig>,
+    /// Agent identities by username.
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentConfig>,
+    /// Integration partners by partner id.
+    #[serde(default)]
+    pub partners: BTreeMap<String, PartnerConfig>,
 }
 
 /// Why a configuration could not be loaded.
@@ -135,6 +199,43 @@ impl Config {
                 }
             }
         }
+        for o in &self.agent_origins {
+            if crate::handoff::canonical_origin(o).is_none() {
+                return Err(format!(
+                    "agent_origins: {o:?} is not an http(s) origin (scheme://host[:port])"
+                ));
+            }
+        }
+        for (user, a) in &self.agents {
+            if !crate::auth::valid_username(user) {
+                return Err(format!(
+                    "agent {user:?}: a username is 1..=64 printable characters without spaces"
+                ));
+            }
+            if a.password.as_deref().is_some_and(str::is_empty) {
+                return Err(format!("agent {user}: empty password"));
+            }
+            if a.partnerid.is_some() != a.partneruserid.is_some() {
+                return Err(format!(
+                    "agent {user}: partnerid and partneruserid go together"
+                ));
+            }
+            if let Some(p) = a.partnerid {
+                if !self.partners.contains_key(&p.to_string()) {
+                    return Err(format!("agent {user}: no [partners.{p}] table"));
+                }
+            }
+        }
+        for (id, p) in &self.partners {
+            if id.parse::<u64>().is_err() {
+                return Err(format!("partner id {id:?} must be a number"));
+            }
+            if p.apikey.len() < 8 {
+                return Err(format!(
+                    "partner {id}: apikey must be at least 8 characters"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -209,5 +310,62 @@ mod tests {
         assert!(helper("https://a.example@b.example/").is_err());
         assert!(helper("https://a.example/h.html?redirect=https://b.example").is_err());
         assert!(helper("https://a.example/h.html?returnUrl=x").is_err());
+    }
+
+    #[test]
+    fn shipped_configs_load() {
+        let demo = Config::parse(include_str!("../demo-config.toml")).expect("demo config");
+        assert_eq!(demo.agents["demo"].password.as_deref(), Some("demo"));
+        let key = crate::auth::login_key(
+            "demo-partner-apikey",
+            1234,
+            "dana@example.com",
+            2_000_000_000,
+        );
+        // The same signature as the openssl recipe documented in demo-config.toml.
+        assert!(key.ends_with("dfdbe7d668fb79b025a1ceaca3ec7440adc5d125be2f2d210a804c7522f7cc18"));
+        let e2e = Config::parse(include_str!("../../tests/e2e/test-config.toml")).expect("e2e");
+        assert_eq!(e2e.agents["agnes"].name.as_deref(), Some("Agnes Agent"));
+        assert_eq!(e2e.partners["1234"].apikey, "e2e-partner-secret");
+    }
+
+    #[test]
+    fn agents_partners_and_agent_origins() {
+        let c = Config::parse(
+            r#"
+            agent_origins = ["https://console.example", "http://localhost:9000"]
+            [groups.1]
+            [agents.dana]
+            password = "pw"
+            name = "Dana"
+            partnerid = 7
+            partneruserid = "dana@x"
+            [partners.7]
+            apikey = "0123456789"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.agents["dana"].name.as_deref(), Some("Dana"));
+        assert_eq!(c.partners["7"].apikey, "0123456789");
+        assert!(
+            !format!("{:?}", c).contains("0123456789"),
+            "secrets stay out of logs"
+        );
+        assert!(!format!("{:?}", c.agents["dana"]).contains("pw"));
+        let bad = |extra: &str| Config::parse(&format!("[groups.1]\n{extra}")).is_err();
+        assert!(bad("[agents.x]\npassword = \"\"\n"));
+        assert!(bad("[agents.\"a b\"]\npassword = \"p\"\n"));
+        assert!(
+            bad("[agents.x]\npartnerid = 7\npartneruserid = \"u\"\n"),
+            "unknown partner"
+        );
+        assert!(bad("[agents.x]\npartnerid = 7\n"));
+        assert!(bad("[partners.abc]\napikey = \"0123456789\"\n"));
+        assert!(bad("[partners.7]\napikey = \"short\"\n"));
+        assert!(bad("[agents.x]\npasword = \"p\"\n"), "typo");
+        assert!(
+            Config::parse("agent_origins = [\"https://a.example/path\"]\n[groups.1]\n").is_err()
+        );
+        assert!(Config::parse("agent_origins = [\"*\"]\n[groups.1]\n").is_err());
     }
 }

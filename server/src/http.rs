@@ -6,7 +6,9 @@
 //! `/agentjoin/AgentView.aspx` <- `server/viewer/AgentView.html`.
 //! Files are served by tower-http's `ServeDir`, which refuses `..` and absolute path segments.
 //! Every static response gets `Cache-Control: no-cache` and explicit JavaScript / wasm types;
-//! the viewer routes also get a strict Content-Security-Policy.
+//! the viewer routes also get a strict Content-Security-Policy whose `frame-ancestors` lists
+//! `'self'` and the configured `agent_origins` (the consoles allowed to embed the viewer).
+//! The agent API (`/api/agent/auth`, `/api/agent/lookup`) lives in [`crate::agent_api`].
 
 use std::path::Path;
 
@@ -14,7 +16,7 @@ use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, options, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,7 +24,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use std::time::Instant;
 
-use crate::{agent_ws, handoff, visitor_ws, AppState};
+use crate::{agent_api, agent_ws, handoff, visitor_ws, AppState};
 
 /// Builds the whole router.
 pub fn router(state: AppState) -> Router {
@@ -40,7 +42,10 @@ pub fn router(state: AppState) -> Router {
             ServeFile::new(root.join("server/viewer/AgentView.html")),
         )
         .nest_service("/agent/", dir("server/viewer"))
-        .layer(middleware::from_fn(viewer_headers));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            viewer_headers,
+        ));
 
     let statics = Router::new()
         .merge(cobrowse)
@@ -71,6 +76,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/handoff/redeem",
             post(handoff_redeem).layer(middleware::from_fn(cors_any)),
+        )
+        .route(
+            "/api/agent/auth",
+            post(agent_api::auth)
+                .merge(options(|| async {}))
+                .layer(middleware::from_fn(agent_api::cors)),
+        )
+        .route(
+            "/api/agent/lookup",
+            get(agent_api::lookup)
+                .merge(options(|| async {}))
+                .layer(middleware::from_fn(agent_api::cors)),
         );
     if state.opts.test_hooks {
         app = app.route("/__test/drop/{key}", post(drop_visitor));
@@ -280,8 +297,8 @@ async fn cors_any(req: Request, next: Next) -> Response {
     res
 }
 
-/// True for a `Host` header value that is safe to repeat inside a CSP.
-fn safe_host(host: &str) -> bool {
+/// True for a `Host` header value that is safe to repeat inside a CSP or a URL.
+pub(crate) fn safe_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
         && host
@@ -291,8 +308,17 @@ fn safe_host(host: &str) -> bool {
 
 /// The viewer's Content-Security-Policy. Scripts only from this origin; the mirror iframe is
 /// sandboxed without `allow-scripts` and inherits this policy; styles, images and fonts of the
-/// visitor's site may come from anywhere.
-pub fn viewer_csp(headers: &HeaderMap) -> String {
+/// visitor's site may come from anywhere; only this origin and `agent_origins` (canonical
+/// `http(s)` origins, checked when the config is loaded) may frame it.
+pub fn viewer_csp(headers: &HeaderMap, agent_origins: &[String]) -> String {
+    let mut ancestors = String::from("'self'");
+    for o in agent_origins
+        .iter()
+        .filter_map(|o| handoff::canonical_origin(o))
+    {
+        ancestors.push(' ');
+        ancestors.push_str(&o);
+    }
     let mut connect = String::from("'self'");
     if let Some(host) = headers
         .get(header::HOST)
@@ -305,12 +331,12 @@ pub fn viewer_csp(headers: &HeaderMap) -> String {
         "default-src 'none'; script-src 'self'; object-src 'none'; base-uri 'none'; \
          frame-src 'self' about:; child-src 'self' about:; form-action 'self'; \
          style-src * data: 'unsafe-inline'; img-src * data: blob:; font-src * data:; \
-         media-src * data: blob:; connect-src {connect}; frame-ancestors 'self'"
+         media-src * data: blob:; connect-src {connect}; frame-ancestors {ancestors}"
     )
 }
 
-async fn viewer_headers(req: Request, next: Next) -> Response {
-    let csp = viewer_csp(req.headers());
+async fn viewer_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let csp = viewer_csp(req.headers(), &state.registry.config().agent_origins);
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {
@@ -331,14 +357,20 @@ mod tests {
     fn csp_is_strict_and_host_is_checked() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        let csp = viewer_csp(&h);
+        let csp = viewer_csp(&h, &[]);
         assert!(csp.contains("script-src 'self';"));
+        assert!(csp.ends_with("frame-ancestors 'self'"));
         assert!(csp.contains("object-src 'none'"));
         assert!(csp.contains("base-uri 'none'"));
         assert!(csp.contains("ws://127.0.0.1:8080"));
         assert!(!csp.contains("unsafe-eval"));
         h.insert(header::HOST, HeaderValue::from_static("x; script-src *"));
-        assert!(!viewer_csp(&h).contains("script-src *"));
+        assert!(!viewer_csp(&h, &[]).contains("script-src *"));
+        let csp = viewer_csp(&h, &["https://Console.example:443".into(), "*".into()]);
+        assert!(
+            csp.ends_with("frame-ancestors 'self' https://console.example"),
+            "{csp}"
+        );
     }
 
     #[test]

@@ -5,19 +5,26 @@
 //! - [`bus`]: the fan-out seam (in-process broadcast now, NATS/Redis later);
 //! - [`visitor_ws`] / [`agent_ws`]: the two WebSocket endpoints of `docs/PROTOCOL.md`;
 //! - [`handoff`]: cross-domain hand-off tokens (single-use, short-lived, bound to an origin);
+//! - [`auth`] / [`agent_api`]: agent identities, tokens and join tickets; `/api/agent/auth` and
+//!   `/api/agent/lookup`;
+//! - [`remote`]: the rules of remote control and guidance (field checks, the `nav` trust check);
 //! - [`http`]: static files, the agent viewer, `/api/session/KEY`, `/api/handoff` and the test hooks.
 //!
 //! [`serve`] runs everything on a bound listener; the binary (`main.rs`) only parses flags.
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod agent_api;
 pub mod agent_ws;
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod handoff;
 pub mod http;
+pub mod remote;
 pub mod sessions;
 pub mod visitor_ws;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,6 +77,10 @@ pub struct AppState {
     pub opts: Arc<ServerOptions>,
     /// Outstanding cross-domain hand-off tokens.
     pub handoffs: Arc<Mutex<handoff::Handoffs>>,
+    /// Agent tokens and join tickets.
+    pub tokens: Arc<Mutex<auth::Tokens>>,
+    /// The address the server listens on (`serverip` of the agent lookup).
+    pub local_ip: Option<IpAddr>,
 }
 
 impl AppState {
@@ -82,6 +93,8 @@ impl AppState {
             ),
             opts: Arc::new(opts),
             handoffs: Arc::default(),
+            tokens: Arc::default(),
+            local_ip: None,
         }
     }
 }
@@ -92,7 +105,8 @@ pub async fn serve(
     config: Config,
     opts: ServerOptions,
 ) -> std::io::Result<()> {
-    let state = AppState::new(config, opts);
+    let mut state = AppState::new(config, opts);
+    state.local_ip = listener.local_addr().ok().map(|a| a.ip());
     let registry = state.registry.clone();
     let every = (state.opts.away_ttl.min(state.opts.idle_ttl) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(10));

@@ -16,6 +16,14 @@
 //! An ended session's id is remembered for [`TOMBSTONE_TTL`], so a page of it that comes back
 //! (another tab, a slow navigation) is told it ended instead of starting a new session.
 //!
+//! Remote control and guidance (`docs/PROTOCOL.md`, "Agent socket additions"): agents' `rc`,
+//! `act`, `nav`, `gesture` and `ptr` go to the visitor with the agent's identity added; the
+//! session keeps the remote-control state (`off`, `requested`, `accepted`, `declined`; enabled
+//! while `accepted`) and the visitor's last pointer. While the visitor is between pages, `rc` and
+//! `nav` wait for its next page like session messages; an `act` is answered `actres` `missing`
+//! and `gesture`/`ptr` are dropped (they name nodes / positions of a page that is gone). The
+//! visitor's `actres`/`navres` go to the one agent they name (each agent has a direct queue).
+//!
 //! Locking: the registry lock may be taken before a session lock, never the other way round.
 //! No lock is held across an `.await`.
 
@@ -28,12 +36,14 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Utf8Bytes;
 use glance_cobrowse::messages::{check_message, check_state, MAX_QUEUED};
 use glance_cobrowse::mirror::{Mirror, MirrorError};
-use glance_cobrowse::protocol::{valid_session_key, AgentMsg, Hello, VisitorMsg};
+use glance_cobrowse::protocol::{valid_session_key, AgentMsg, Hello, VisitorMsg, RC_STATES};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::auth::Agent;
 use crate::bus::{Bus, BusMsg, Subscription};
 use crate::config::Config;
+use crate::remote;
 
 /// How long a session survives without a visitor socket (navigation, reconnect).
 pub const AWAY_TTL: Duration = Duration::from_secs(30 * 60);
@@ -52,6 +62,9 @@ const MAX_SNAPSHOT_FAILURES: u32 = 3;
 
 /// Longest agent display name kept (characters).
 const MAX_NAME_CHARS: usize = 64;
+
+/// Capacity of an agent's direct queue (`actres`, `navres`); beyond it replies are dropped.
+pub const AGENT_QUEUE: usize = 64;
 
 /// Session status as shown to agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,8 +199,22 @@ struct VisitorSlot {
 
 struct AgentSlot {
     id: u64,
-    name: String,
+    agent: Arc<Agent>,
     num: u64,
+    /// Frames for this agent only.
+    tx: mpsc::Sender<String>,
+}
+
+impl AgentSlot {
+    /// The `agent` object added to what this agent sends the visitor.
+    fn who(&self) -> serde_json::Value {
+        json!({
+            "username": self.agent.username,
+            "puid": self.agent.partneruserid,
+            "num": self.num,
+            "name": self.agent.name,
+        })
+    }
 }
 
 struct Inner {
@@ -216,6 +243,10 @@ struct Inner {
     idle_since: Option<Instant>,
     /// The attached visitor page said `bye` (it is unloading).
     leaving: bool,
+    /// Remote-control state: one of [`RC_STATES`].
+    rc: &'static str,
+    /// The visitor's last pointer frame (for agents joining later).
+    vptr: Option<String>,
 }
 
 impl Inner {
@@ -238,7 +269,12 @@ impl Inner {
         let list: Vec<_> = self
             .agents
             .iter()
-            .map(|a| json!({"username": a.name, "name": a.name, "role": "agent", "num": a.num}))
+            .map(|a| {
+                let mut v = a.agent.json();
+                v["role"] = json!("agent");
+                v["num"] = json!(a.num);
+                v
+            })
             .collect();
         json!({"count": self.agents.len(), "agentlist": list})
     }
@@ -269,6 +305,27 @@ impl Inner {
             }
             self.to_visitor.push_back(text);
         }
+    }
+
+    /// True when the visitor is on a page whose nodes the mirror shows (actions can land).
+    fn visitor_present(&self) -> bool {
+        self.visitor.is_some() && !self.leaving && !self.away
+    }
+
+    /// Sends `text` to agent `num` only (dropped when its queue is full or it is gone).
+    fn send_agent(&self, num: u64, text: String) {
+        if let Some(a) = self.agents.iter().find(|a| a.num == num) {
+            let _ = a.tx.try_send(text);
+        }
+    }
+
+    fn rc_value(&self) -> serde_json::Value {
+        json!({"enabled": self.rc == "accepted", "state": self.rc})
+    }
+
+    fn rc_frame(&self) -> String {
+        json!({"t": "rc", "enabled": self.rc == "accepted", "state": self.rc, "suspended": false})
+            .to_string()
     }
 
     fn userstate_frames(&self) -> impl Iterator<Item = String> + '_ {
@@ -309,6 +366,8 @@ pub struct AgentJoin {
     pub frames: Vec<Utf8Bytes>,
     /// Skip bus messages with `n <= floor` (already contained in `frames`).
     pub floor: u64,
+    /// The agent's number in the session (1-based join order).
+    pub num: u64,
 }
 
 impl fmt::Debug for AgentJoin {
@@ -349,6 +408,10 @@ impl Session {
     }
 
     fn session_json(&self, g: &Inner) -> String {
+        self.session_value(g).to_string()
+    }
+
+    fn session_value(&self, g: &Inner) -> serde_json::Value {
         json!({
             "t": "session",
             "key": self.key,
@@ -356,8 +419,8 @@ impl Session {
             "title": g.title,
             "ua": g.ua,
             "state": g.status().as_str(),
+            "rc": g.rc_value(),
         })
-        .to_string()
     }
 
     /// Publishes the session message if the status or page info changed.
@@ -368,11 +431,29 @@ impl Session {
         }
     }
 
-    fn snapshot_frames(&self, g: &Inner) -> Vec<Utf8Bytes> {
-        let mut frames = vec![Utf8Bytes::from(self.session_json(g))];
+    /// `session` (with `you` for agent `id`), the user state, the current `snap` and the
+    /// visitor's last pointer.
+    fn snapshot_frames(&self, g: &Inner, id: u64) -> Vec<Utf8Bytes> {
+        let mut session = self.session_value(g);
+        if let Some(a) = g.agents.iter().find(|a| a.id == id) {
+            session["you"] = json!({
+                "username": a.agent.username,
+                "name": a.agent.name,
+                "num": a.num,
+            });
+        }
+        let mut agents = g.agents_value();
+        agents["t"] = json!("agents");
+        let mut frames = vec![
+            Utf8Bytes::from(session.to_string()),
+            Utf8Bytes::from(agents.to_string()),
+        ];
         frames.extend(g.userstate_frames().map(Utf8Bytes::from));
         if g.mirror.has_snapshot() && !g.ended {
             frames.push(g.mirror.snapshot_json().into());
+        }
+        if let Some(v) = &g.vptr {
+            frames.push(v.clone().into());
         }
         frames
     }
@@ -388,6 +469,7 @@ impl Session {
             "paused": g.paused,
             "userstate": g.userstate,
             "takeover": takeover,
+            "rc": g.rc == "accepted",
         })
         .to_string()
     }
@@ -427,6 +509,9 @@ impl Session {
         }
         // On a new page the mirror still shows the old one: stay away until its snapshot.
         g.away = g.mirror.has_snapshot() && g.mirror.page != hello.page;
+        if g.mirror.page != hello.page {
+            g.vptr = None;
+        }
         g.url.clone_from(&hello.url);
         g.title.clone_from(&hello.title);
         g.ua.clone_from(&hello.ua);
@@ -521,6 +606,7 @@ impl Session {
             VisitorMsg::Bye => {
                 g.away = true;
                 g.leaving = true;
+                g.vptr = None;
                 VisitorOutcome::Nothing
             }
             VisitorMsg::End => VisitorOutcome::Ended,
@@ -551,6 +637,57 @@ impl Session {
                     Err(e) => VisitorOutcome::Reject(format!("user state refused: {e}")),
                 }
             }
+            VisitorMsg::Rc { state } => match RC_STATES.iter().find(|s| *s == state) {
+                Some(st) => {
+                    g.rc = st;
+                    let f = g.rc_frame();
+                    self.publish(&mut g, f.into());
+                    VisitorOutcome::Nothing
+                }
+                None => VisitorOutcome::Reject("rc: unknown state".into()),
+            },
+            VisitorMsg::Actres {
+                id,
+                num,
+                ok,
+                reason,
+            } => {
+                if reason.as_deref().is_some_and(|r| !remote::valid_reason(r)) {
+                    VisitorOutcome::Reject("actres: invalid reason".into())
+                } else {
+                    let f =
+                        json!({"t": "actres", "id": id, "num": num, "ok": ok, "reason": reason});
+                    g.send_agent(*num, f.to_string());
+                    VisitorOutcome::Nothing
+                }
+            }
+            VisitorMsg::Navres {
+                num,
+                ok,
+                url,
+                reason,
+            } => {
+                if reason.as_deref().is_some_and(|r| !remote::valid_reason(r))
+                    || url.as_ref().is_some_and(|u| u.len() > remote::MAX_NAV_URL)
+                {
+                    VisitorOutcome::Reject("navres: invalid url or reason".into())
+                } else {
+                    let f =
+                        json!({"t": "navres", "num": num, "ok": ok, "url": url, "reason": reason});
+                    g.send_agent(*num, f.to_string());
+                    VisitorOutcome::Nothing
+                }
+            }
+            VisitorMsg::Vptr { x, y } => match remote::check_point(*x, *y) {
+                Ok(()) => {
+                    let f = json!({"t": "vptr", "x": x, "y": if x.is_some() { *y } else { None }})
+                        .to_string();
+                    g.vptr = x.is_some().then(|| f.clone());
+                    self.publish(&mut g, f.into());
+                    VisitorOutcome::Nothing
+                }
+                Err(e) => VisitorOutcome::Reject(format!("vptr: {e}")),
+            },
         };
         self.publish_session_if_changed(&mut g, before);
         outcome
@@ -565,13 +702,19 @@ impl Session {
         let before = (g.status(), g.url.clone(), g.title.clone());
         g.visitor = None;
         g.away = true;
+        g.vptr = None;
         g.away_since = Some(Instant::now());
         self.publish_session_if_changed(&mut g, before);
     }
 
-    /// Registers an agent: subscribes it and returns what it must be sent first.
-    /// `None` when the session has ended.
-    pub fn join_agent(&self, name: &str, id: u64) -> Option<AgentJoin> {
+    /// Registers an agent: subscribes it and returns what it must be sent first. Frames for this
+    /// agent only (`actres`, `navres`) go to `tx`. `None` when the session has ended.
+    pub fn join_agent(
+        &self,
+        agent: Arc<Agent>,
+        id: u64,
+        tx: mpsc::Sender<String>,
+    ) -> Option<AgentJoin> {
         let mut g = self.lock();
         if g.ended {
             return None;
@@ -580,44 +723,77 @@ impl Session {
         let sub = self.bus.subscribe(&self.sid);
         g.next_agent_num += 1;
         let num = g.next_agent_num;
+        let mut agent = (*agent).clone();
+        agent.name = clean_name(&agent.name);
         g.agents.push(AgentSlot {
             id,
-            name: clean_name(name),
+            agent: Arc::new(agent),
             num,
+            tx,
         });
-        let mut agents = g.agents_value();
-        agents["t"] = json!("agents");
-        g.send_visitor(VisitorCtl::Send(agents.to_string()));
+        self.agents_changed(&mut g);
         Some(AgentJoin {
             id,
             sub,
-            frames: self.snapshot_frames(&g),
+            frames: self.snapshot_frames(&g, id),
             floor: g.n,
+            num,
         })
     }
 
-    /// Unregisters an agent.
+    /// Tells the visitor and the agents the new agent list.
+    fn agents_changed(&self, g: &mut Inner) {
+        let mut agents = g.agents_value();
+        agents["t"] = json!("agents");
+        let text = agents.to_string();
+        g.send_visitor(VisitorCtl::Send(text.clone()));
+        self.publish(g, text.into());
+    }
+
+    /// Unregisters an agent. When the last one leaves, remote control ends.
     pub fn leave_agent(&self, id: u64) {
         let mut g = self.lock();
-        let before = g.agents.len();
-        g.agents.retain(|a| a.id != id);
+        let Some(pos) = g.agents.iter().position(|a| a.id == id) else {
+            return;
+        };
+        let gone = g.agents.remove(pos);
         if g.agents.is_empty() && g.idle_since.is_none() {
             g.idle_since = Some(Instant::now());
         }
-        if g.agents.len() != before && !g.ended {
-            let mut agents = g.agents_value();
-            agents["t"] = json!("agents");
-            g.send_visitor(VisitorCtl::Send(agents.to_string()));
+        if g.ended {
+            return;
+        }
+        self.agents_changed(&mut g);
+        if g.agents.is_empty() && g.rc != "off" {
+            g.rc = "off";
+            let m = json!({"t": "rc", "on": false, "agent": gone.who()}).to_string();
+            g.send_or_keep(m);
         }
     }
 
-    /// Handles a message an agent sent: a session message for the visitor, or pause/resume.
-    /// `Err` (the agent socket is closed with it) for an invalid message.
-    pub fn agent_message(&self, msg: &AgentMsg) -> Result<(), String> {
+    /// Handles a message agent `id` sent: a session message for the visitor, pause/resume, or
+    /// remote control and guidance (`trusted`: the group's trusted domains, for `nav`).
+    /// `Ok` holds the frames to send back to this agent only (refusals); `Err` (the agent socket
+    /// is closed with it) is an invalid message.
+    pub fn agent_message(
+        &self,
+        id: u64,
+        msg: &AgentMsg,
+        trusted: &[String],
+    ) -> Result<Vec<String>, String> {
         let mut g = self.lock();
         if g.ended {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let Some((who, num)) = g
+            .agents
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| (a.who(), a.num))
+        else {
+            return Ok(Vec::new());
+        };
+        let mut replies = Vec::new();
         match msg {
             AgentMsg::Msg { name, data } => {
                 check_message(name, &data.to_string())
@@ -635,15 +811,96 @@ impl Session {
                 }
                 self.publish_session_if_changed(&mut g, before);
             }
+            AgentMsg::Rc { on } => {
+                if !on && g.rc != "off" {
+                    g.rc = "off";
+                    let f = g.rc_frame();
+                    self.publish(&mut g, f.into());
+                }
+                g.send_or_keep(json!({"t": "rc", "on": on, "agent": who}).to_string());
+            }
+            AgentMsg::Act(a) => {
+                remote::check_act(a)?;
+                let refusal = if g.rc != "accepted" {
+                    Some("notenabled")
+                } else if !g.visitor_present() {
+                    Some("missing")
+                } else {
+                    None
+                };
+                match refusal {
+                    Some(reason) => replies.push(
+                        json!({"t": "actres", "id": a.id, "num": num, "ok": false, "reason": reason})
+                            .to_string(),
+                    ),
+                    None => {
+                        let mut f = json!({"t": "act", "id": a.id, "type": a.kind, "gid": a.gid});
+                        let fields = [
+                            ("value", a.value.as_ref().map(|v| json!(v))),
+                            ("key", a.key.as_ref().map(|v| json!(v))),
+                            ("x", a.x.map(|v| json!(v))),
+                            ("y", a.y.map(|v| json!(v))),
+                        ];
+                        for (k, v) in fields {
+                            if let Some(v) = v {
+                                f[k] = v;
+                            }
+                        }
+                        f["agent"] = who;
+                        g.send_visitor(VisitorCtl::Send(f.to_string()));
+                    }
+                }
+            }
+            AgentMsg::Nav {
+                url,
+                confirm,
+                open,
+                link,
+            } => match remote::check_nav(url, &g.url, trusted) {
+                Ok(()) => g.send_or_keep(
+                    json!({"t": "nav", "url": url, "confirm": confirm, "open": open,
+                           "link": link, "agent": who})
+                    .to_string(),
+                ),
+                Err(r) => {
+                    if url.len() > remote::MAX_NAV_URL {
+                        return Err("nav: url too long".into());
+                    }
+                    replies.push(
+                        json!({"t": "navres", "num": num, "ok": false, "url": url,
+                               "reason": r.as_str()})
+                        .to_string(),
+                    );
+                }
+            },
+            AgentMsg::Gesture { kind, gid } => {
+                remote::check_gesture(kind, *gid)?;
+                if g.visitor_present() {
+                    let mut f = json!({"t": "gesture", "kind": kind, "agent": who});
+                    if let (Some(gid), "outline") = (gid, kind.as_str()) {
+                        f["gid"] = json!(gid);
+                    }
+                    g.send_visitor(VisitorCtl::Send(f.to_string()));
+                }
+            }
+            AgentMsg::Ptr { x, y } => {
+                remote::check_point(*x, *y)?;
+                if g.visitor_present() {
+                    let y = if x.is_some() { *y } else { None };
+                    let f = json!({"t": "ptr", "x": x, "y": y, "agent": {"num": num}});
+                    g.send_visitor(VisitorCtl::Send(f.to_string()));
+                }
+            }
             AgentMsg::Snapreq | AgentMsg::End => {}
         }
-        Ok(())
+        Ok(replies)
     }
 
-    /// The current `session` and `snap` frames, and the publication counter they correspond to.
-    pub fn resync(&self) -> (Vec<Utf8Bytes>, u64) {
+    /// The current `session` and `snap` frames for agent `id`, and the publication counter they
+    /// correspond to.
+    pub fn resync(&self, id: u64) -> (Vec<Utf8Bytes>, u64) {
         let g = self.lock();
-        (self.snapshot_frames(&g), g.n)
+        (self.snapshot_frames(&g, id), g.n)
     }
 
     /// Current public status.
@@ -677,6 +934,7 @@ impl Session {
             return false;
         }
         g.ended = true;
+        g.rc = "off";
         let ended = json!({"t": "ended", "reason": reason.as_str()}).to_string();
         self.publish(&mut g, ended.into());
         match reason {
@@ -782,6 +1040,11 @@ impl Registry {
             maps: Mutex::new(Maps::default()),
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// The whole configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The configuration of group `id`, if configured.
@@ -896,6 +1159,8 @@ impl Registry {
                 to_visitor: VecDeque::new(),
                 idle_since: Some(Instant::now()),
                 leaving: false,
+                rc: "off",
+                vptr: None,
             }),
         });
         let welcome = session
@@ -1061,6 +1326,15 @@ mod tests {
         }
     }
 
+    /// Joins agent `id` named `name`; returns the join and its direct queue.
+    fn join(s: &Session, name: &str, id: u64) -> (AgentJoin, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(AGENT_QUEUE);
+        let j = s
+            .join_agent(Arc::new(Agent::named(name)), id, tx)
+            .expect("join");
+        (j, rx)
+    }
+
     fn feed(s: &Session, conn: u64, text: &str) -> VisitorOutcome {
         let msg = parse_visitor(text).expect("valid message");
         s.visitor_message(conn, &msg, &Utf8Bytes::from(text))
@@ -1077,8 +1351,8 @@ mod tests {
             feed(&o.session, o.conn, snap),
             VisitorOutcome::Ack { seq: 1, .. }
         ));
-        let join = o.session.join_agent("A", 1).expect("join");
-        assert_eq!(join.frames.len(), 2);
+        let (join, _arx) = join(&o.session, "A", 1);
+        assert_eq!(join.frames.len(), 3, "session, agents, snap");
         let mut sub = join.sub;
         for seq in 2..=6 {
             let d = format!(r#"{{"t":"diff","page":"p","seq":{seq},"ops":[["x",2,"v{seq}"]]}}"#);
@@ -1088,9 +1362,12 @@ mod tests {
             ));
         }
         assert!(matches!(sub.next().await, Some(Delivery::Lagged(_))));
-        let (frames, floor) = o.session.resync();
-        assert!(frames[1].as_str().contains(r#""seq":6"#));
-        assert!(frames[1].as_str().contains(r#""v6""#));
+        let (frames, floor) = o.session.resync(1);
+        assert!(frames[0]
+            .as_str()
+            .contains(r#""you":{"name":"A","num":1,"username":"A"}"#));
+        assert!(frames[2].as_str().contains(r#""seq":6"#));
+        assert!(frames[2].as_str().contains(r#""v6""#));
         // What is still buffered is older than the snapshot and gets skipped.
         while let Ok(Some(Delivery::Msg(m))) =
             tokio::time::timeout(std::time::Duration::from_millis(20), sub.next()).await
@@ -1149,7 +1426,7 @@ mod tests {
             ),
             VisitorOutcome::Nothing
         );
-        let join = s.join_agent("A", 7).expect("join");
+        let (join, _arx) = join(s, "A", 7);
         let frames: Vec<&str> = join.frames.iter().map(|f| f.as_str()).collect();
         assert!(
             frames.contains(&r#"{"name":"step","t":"userstate","value":"cart"}"#),
@@ -1176,7 +1453,7 @@ mod tests {
             name: "hi".into(),
             data: json!({"x": 1}),
         };
-        s.agent_message(&m).expect("relay");
+        s.agent_message(7, &m, &[]).expect("relay");
         assert_eq!(
             sent(&mut rx),
             vec![r#"{"data":{"x":1},"name":"hi","t":"msg"}"#]
@@ -1186,7 +1463,7 @@ mod tests {
             data: json!("text"),
         };
         assert!(s
-            .agent_message(&bad)
+            .agent_message(7, &bad, &[])
             .unwrap_err()
             .contains("must be an object"));
         // Removing a user-state entry.
@@ -1207,9 +1484,10 @@ mod tests {
             name: "later".into(),
             data: json!({}),
         };
-        o.session.agent_message(&m).expect("kept");
+        let (_j, _arx) = join(&o.session, "A", 3);
+        o.session.agent_message(3, &m, &[]).expect("kept");
         o.session
-            .agent_message(&AgentMsg::Pause { paused: true })
+            .agent_message(3, &AgentMsg::Pause { paused: true }, &[])
             .expect("pause");
         assert_eq!(o.session.status().state, "away");
         let mut h = hello(None);
@@ -1250,7 +1528,7 @@ mod tests {
         reg.sweep(t0 + Duration::from_secs(30));
         assert_eq!(reg.len(), 1, "not idle long enough");
         // An agent present stops the clock; it restarts when the last one leaves.
-        let j = o.session.join_agent("A", 1).expect("join");
+        let (j, _arx) = join(&o.session, "A", 1);
         reg.sweep(t0 + Duration::from_secs(120));
         assert_eq!(reg.len(), 1, "an agent is there");
         drop(j);

@@ -70,6 +70,10 @@ async fn viewer_routes_carry_a_strict_csp() {
         assert!(csp.contains("object-src 'none'"));
         assert!(csp.contains("base-uri 'none'"));
         assert!(!csp.contains("unsafe-eval"));
+        assert!(
+            csp.contains("frame-ancestors 'self' https://console.example"),
+            "{path}: {csp}"
+        );
     }
     let (_, h, _) = http(&s.addr, "GET", "/agentjoin/AgentView.aspx").await;
     assert!(header(&h, "content-type")

@@ -66,14 +66,14 @@ async fn late_agent_gets_snapshot_with_diffs_applied() {
     let mut expected = mirror_of(SNAP);
     apply_diff(&mut expected, &d2);
 
-    let mut a = connect(&s.addr, "/ws/agent?key=LATE1&name=Ann").await;
+    let mut a = agent(&s.addr, "LATE1", "Ann").await;
     let sess = recv(&mut a).await;
     assert_eq!(sess["t"], "session");
     assert_eq!(sess["state"], "active");
     assert_eq!(sess["key"], "LATE1");
     assert_eq!(sess["url"], "http://127.0.0.1/demo/checkout.html");
     assert!(sess["ua"].as_str().unwrap_or("").contains("Chrome"));
-    let snap = recv_text(&mut a).await;
+    let snap = recv_data(&mut a).await;
     let got = mirror_of(&snap);
     assert_eq!(got.records(), expected.records());
     assert_eq!(got.seq, 2);
@@ -91,7 +91,7 @@ async fn late_agent_gets_snapshot_with_diffs_applied() {
     // Live diffs are forwarded unchanged.
     let d3 = diff(3, r#"[["x",6,"live"]]"#);
     send(&mut v, &d3).await;
-    assert_eq!(recv_text(&mut a).await, d3);
+    assert_eq!(recv_data(&mut a).await, d3);
 
     drop(a);
     let (agents, _) = recv_until(&mut v, "agents").await;
@@ -103,9 +103,12 @@ async fn duplicate_diff_is_acked_but_not_forwarded() {
     let s = start().await;
     let (mut v, _) = visitor(&s.addr, "1234", Some("DUP-DIFF")).await;
     send_snap(&mut v).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=DUP-DIFF&name=A").await;
+    let mut a = agent(&s.addr, "DUP-DIFF", "A").await;
     assert_eq!(recv(&mut a).await["t"], "session");
-    assert_eq!(recv(&mut a).await["t"], "snap");
+    assert_eq!(
+        serde_json::from_str::<Value>(&recv_data(&mut a).await).expect("json")["t"],
+        "snap"
+    );
     let d2 = diff(2, r#"[["x",6,"one"]]"#);
     send(&mut v, &d2).await;
     send(&mut v, &d2).await;
@@ -132,7 +135,7 @@ async fn gap_and_bad_diff_trigger_snapreq_and_are_not_forwarded() {
     send(&mut v, &diff(1, "[]")).await; // diff before any snapshot
     assert_eq!(recv(&mut v).await["t"], "snapreq");
     send_snap(&mut v).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=GAP&name=A").await;
+    let mut a = agent(&s.addr, "GAP", "A").await;
     recv_until(&mut a, "snap").await;
     send(&mut v, &diff(5, r#"[["x",6,"x"]]"#)).await;
     recv_until(&mut v, "snapreq").await;
@@ -226,8 +229,8 @@ async fn agent_end_ends_the_session_for_everyone() {
     let s = start().await;
     let (mut v, _) = visitor(&s.addr, "1234", Some("ENDME")).await;
     send_snap(&mut v).await;
-    let mut a1 = connect(&s.addr, "/ws/agent?key=ENDME&name=A1").await;
-    let mut a2 = connect(&s.addr, "/ws/agent?key=ENDME&name=A2").await;
+    let mut a1 = agent(&s.addr, "ENDME", "A1").await;
+    let mut a2 = agent(&s.addr, "ENDME", "A2").await;
     recv_until(&mut a1, "snap").await;
     recv_until(&mut a2, "snap").await;
     send(&mut a1, r#"{"t":"end"}"#).await;
@@ -249,7 +252,7 @@ async fn visitor_end_pause_and_bye_reach_agents() {
     let s = start().await;
     let (mut v, _) = visitor(&s.addr, "1234", Some("STATES")).await;
     send_snap(&mut v).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=STATES&name=A").await;
+    let mut a = agent(&s.addr, "STATES", "A").await;
     recv_until(&mut a, "snap").await;
     send(&mut v, r#"{"t":"pause","paused":true}"#).await;
     assert_eq!(recv_until(&mut a, "session").await.0["state"], "paused");
@@ -268,9 +271,8 @@ async fn two_agents_see_the_same_stream() {
     let (mut v, w) = visitor(&s.addr, "1234", None).await;
     let key = w["key"].as_str().expect("key").to_string();
     send_snap(&mut v).await;
-    let path = format!("/ws/agent?key={key}&name=");
-    let mut a1 = connect(&s.addr, &format!("{path}One")).await;
-    let mut a2 = connect(&s.addr, &format!("{path}Two")).await;
+    let mut a1 = agent(&s.addr, &key, "One").await;
+    let mut a2 = agent(&s.addr, &key, "Two").await;
     let s1 = recv_until(&mut a1, "snap").await.0;
     let s2 = recv_until(&mut a2, "snap").await.0;
     assert_eq!(s1, s2);
@@ -282,7 +284,7 @@ async fn two_agents_see_the_same_stream() {
     }
     for a in [&mut a1, &mut a2] {
         for d in &sent {
-            assert_eq!(&recv_text(a).await, d);
+            assert_eq!(&recv_data(a).await, d);
         }
     }
     let (agents, _) = recv_until(&mut v, "agents").await;
@@ -310,7 +312,7 @@ async fn resume_by_sid_returns_last_page_and_seq() {
     send(&mut v, &diff(2, r#"[["x",6,"two"]]"#)).await;
     recv_until(&mut v, "ack").await;
     drop(v);
-    let mut a = connect(&s.addr, "/ws/agent?key=RESUME&name=A").await;
+    let mut a = agent(&s.addr, "RESUME", "A").await;
     // The visitor socket is gone: the session is away but kept.
     let sess = recv(&mut a).await;
     let sess = if sess["state"] == "away" {
@@ -393,7 +395,7 @@ async fn drop_hook_is_absent_without_test_hooks() {
 #[tokio::test]
 async fn agent_waits_for_a_session_that_starts_later() {
     let s = start().await;
-    let mut a = connect(&s.addr, "/ws/agent?key=LATER&name=A").await;
+    let mut a = agent(&s.addr, "LATER", "A").await;
     let nf = recv(&mut a).await;
     assert_eq!(nf["t"], "session");
     assert_eq!(nf["state"], "notfound");
@@ -402,9 +404,9 @@ async fn agent_waits_for_a_session_that_starts_later() {
     assert_eq!(sess["t"], "session");
     assert_eq!(sess["state"], "active");
     send_snap(&mut v).await;
-    assert_eq!(recv_text(&mut a).await, SNAP);
+    assert_eq!(recv_data(&mut a).await, SNAP);
     // An invalid key is refused at once.
-    let mut bad = connect(&s.addr, "/ws/agent?key=no%20way&name=A").await;
+    let mut bad = agent(&s.addr, "no%20way", "A").await;
     assert_eq!(recv(&mut bad).await["state"], "notfound");
     assert_eq!(recv_close(&mut bad).await.0, 1008);
 }
@@ -414,7 +416,7 @@ async fn agent_snapreq_and_bad_agent_input() {
     let s = start().await;
     let (mut v, _) = visitor(&s.addr, "1234", Some("SNAPREQ")).await;
     send_snap(&mut v).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=SNAPREQ&name=A").await;
+    let mut a = agent(&s.addr, "SNAPREQ", "A").await;
     let first = recv_until(&mut a, "snap").await.0;
     send(&mut a, r#"{"t":"snapreq"}"#).await;
     assert_eq!(recv_until(&mut a, "snap").await.0, first);
@@ -434,7 +436,7 @@ async fn away_sessions_expire() {
     .await;
     let (mut v, _) = visitor(&s.addr, "1234", Some("EXPIRE")).await;
     send_snap(&mut v).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=EXPIRE&name=A").await;
+    let mut a = agent(&s.addr, "EXPIRE", "A").await;
     recv_until(&mut a, "snap").await;
     drop(v);
     assert_eq!(recv_until(&mut a, "session").await.0["state"], "away");
@@ -448,7 +450,7 @@ async fn session_messages_user_state_and_agent_pause_over_the_sockets() {
     let (mut v, _) = visitor(&s.addr, "1234", Some("MSGS")).await;
     send_snap(&mut v).await;
     send(&mut v, r#"{"t":"userstate","name":"step","value":{"n":2}}"#).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=MSGS&name=A").await;
+    let mut a = agent(&s.addr, "MSGS", "A").await;
     let (snap, before) = recv_until(&mut a, "snap").await;
     assert_eq!(snap["seq"], 1);
     assert!(
@@ -487,7 +489,7 @@ async fn a_page_of_an_ended_session_is_told_it_ended() {
     let (mut v, w) = visitor(&s.addr, "1234", Some("OVER")).await;
     let sid = w["sid"].as_str().expect("sid").to_string();
     send_snap(&mut v).await;
-    let mut a = connect(&s.addr, "/ws/agent?key=OVER&name=A").await;
+    let mut a = agent(&s.addr, "OVER", "A").await;
     recv_until(&mut a, "snap").await;
     send(&mut a, r#"{"t":"end"}"#).await;
     recv_until(&mut v, "end").await;

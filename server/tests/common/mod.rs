@@ -21,6 +21,7 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub const WAIT: Duration = Duration::from_secs(5);
 
 pub const CONFIG: &str = r##"
+agent_origins = ["https://console.example"]
 [groups.1234]
 masks = ["#orderPayment\\.cardNumber", "#orderPayment\\.cvv", ".glance_masked"]
 trusted_domains = ["localhost", "https://chat.example"]
@@ -28,6 +29,31 @@ allow_duplicate_keys = false
 [groups.5678]
 masks = []
 allow_duplicate_keys = true
+
+# Agents of the socket tests: password "pw", display name = username unless given.
+[agents.A]
+password = "pw"
+[agents.A1]
+password = "pw"
+[agents.A2]
+password = "pw"
+[agents.Ann]
+password = "pw"
+[agents.One]
+password = "pw"
+[agents.Two]
+password = "pw"
+[agents.agnes]
+password = "agnes-pass"
+name = "Agnes Agent"
+title = "Support"
+partnerid = 1234
+partneruserid = "agnes@example.com"
+[agents.bob]
+password = "bob-pass"
+name = "Bob Builder"
+[partners.1234]
+apikey = "e2e-partner-secret"
 "##;
 
 /// A running server.
@@ -213,6 +239,82 @@ pub async fn http(addr: &str, method: &str, path: &str) -> (u16, Vec<(String, St
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     (status, headers, body.to_string())
+}
+
+/// An HTTP/1.1 request with extra headers and a body; returns (status, headers, body).
+pub async fn http_req(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = TcpStream::connect(addr).await.expect("tcp");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+        .await
+        .expect("http timeout")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+/// `POST /api/agent/auth` with a JSON body: (status, answer).
+pub async fn auth(addr: &str, body: Value) -> (u16, Value, Vec<(String, String)>) {
+    let (st, h, b) = http_req(
+        addr,
+        "POST",
+        "/api/agent/auth",
+        &[("Content-Type", "application/json")],
+        &body.to_string(),
+    )
+    .await;
+    (st, serde_json::from_str(&b).unwrap_or(Value::Null), h)
+}
+
+/// A token for agent `user` (password "pw", see [`CONFIG`]).
+pub async fn token(addr: &str, user: &str) -> String {
+    let pw = match user {
+        "agnes" => "agnes-pass",
+        "bob" => "bob-pass",
+        _ => "pw",
+    };
+    let (st, v, _) = auth(addr, serde_json::json!({"username": user, "password": pw})).await;
+    assert_eq!(st, 200, "{v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// An agent socket on session `key` (a URL-encoded query value), authenticated as `user`.
+pub async fn agent(addr: &str, key: &str, user: &str) -> Ws {
+    let t = token(addr, user).await;
+    connect(addr, &format!("/ws/agent?key={key}&token={t}")).await
+}
+
+/// The next text frame that is not an `agents` list (those come on every join and leave).
+pub async fn recv_data(ws: &mut Ws) -> String {
+    loop {
+        let t = recv_text(ws).await;
+        if !t.starts_with(r#"{"agentlist""#) && !t.contains(r#""t":"agents""#) {
+            return t;
+        }
+    }
 }
 
 pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
