@@ -8,6 +8,15 @@
 // frame/object sources, non-stylesheet links are dropped), and the page's CSP (sent by the server)
 // forbids any script but this file.
 //
+// The agent side (docs/PROTOCOL.md, "Agents"): authentication (join ticket, login key posted to
+// /api/agent/auth, the glance_agent cookie, else a login form), the visitor's pointer (`vptr`),
+// the agent's pointer (`ptr`), remote control (the `rc` button; clicks / typing in the mirror
+// become `act` frames naming mirror gids; masked and password fields are refused here), the
+// Highlight tool (`gesture`), "Send visitor to" (`nav`), and the events / commands exchanged with
+// an embedding page (GLANCE.Cobrowse.Agent, glance-cobrowse-agent.js) or the GLANCE.Agent opener.
+// The mirror never runs script: the listeners below run in this realm on the mirror documents
+// and cancel every default action (links never navigate the viewer).
+//
 // Tests read window.glanceViewer = { key, page, seq, snapshots, state, ... } and
 // document.body.dataset.state (waiting|active|away|paused|ended|notfound|left).
 // window.glanceViewer is also the agent side's session API (the product's GLANCE.Cobrowse.Agent
@@ -83,7 +92,29 @@
   const key = (param('SessionKey') || param('VisitorId') || param('key') || '').trim();
   const waitMode = param('wait') === '1' || param('wait') === 'true';
   const agentName = (param('name') || param('agentname') || 'Agent').slice(0, 64);
-  const group = param('group');
+  const group = param('group') || param('groupid');
+  // Authentication (docs/PROTOCOL.md, "Agents"): a join ticket, or a login key posted to
+  // /api/agent/auth first, or else the glance_agent cookie (a login form when it is missing).
+  const ticketParam = param('ticket');
+  const loginKey = param('loginkey') && param('partnerid') && param('partneruserid')
+    ? { partnerid: param('partnerid'), partneruserid: param('partneruserid'), loginkey: param('loginkey') }
+    : null;
+  const embedOriginParam = param('embedorigin');
+  const openerOriginParam = param('origin');
+
+  /** Removes the credentials from the address bar (and so from history and bookmarks). */
+  function scrubAddress() {
+    const drop = ['ticket', 'loginkey', 'partnerid', 'partneruserid'];
+    const q = new URLSearchParams(location.search);
+    let changed = false;
+    for (const k of Array.from(q.keys())) {
+      if (drop.includes(k.toLowerCase())) { q.delete(k); changed = true; }
+    }
+    if (!changed) return;
+    const s = q.toString();
+    try { history.replaceState(history.state, '', location.pathname + (s ? '?' + s : '') + location.hash); } catch (e) { /* ignore */ }
+  }
+  scrubAddress();
 
   // ---------------------------------------------------------------------------------------
   // Elements.
@@ -106,6 +137,21 @@
     leave: $('glance-leave'),
     end: $('glance-end'),
     pause: $('glance-pause'),
+    agents: $('glance-agents'),
+    rc: $('glance-rc'),
+    rcStatus: $('glance-rc-status'),
+    highlight: $('glance-highlight'),
+    clear: $('glance-clear'),
+    notice: $('glance-notice'),
+    vptr: $('glance-vptr'),
+    outline: $('glance-outline'),
+    nav: $('glance-nav'),
+    navUrl: $('glance-nav-url'),
+    navConfirm: $('glance-nav-confirm'),
+    loginForm: $('glance-login-form'),
+    loginUser: $('glance-login-user'),
+    loginPass: $('glance-login-pass'),
+    loginError: $('glance-login-error'),
   };
 
   // ---------------------------------------------------------------------------------------
@@ -142,6 +188,25 @@
     roots: new Set(),      // mirror shadow roots and frame documents (for refreshPseudo)
     pseudoDirty: false,
     sheetDocs: new Set(),  // documents holding instances of constructed sheets
+    // Agents, authentication and remote control.
+    token: null,           // bearer token from /api/agent/auth (login key or login form)
+    ticket: ticketParam,   // single-use join ticket: used for the first connection only
+    needLogin: false,      // the server refused our credentials: the login form is up
+    you: null,             // {username, name, num} from the first session frame
+    agents: null,          // {count, agentlist} (an agents frame, else [you])
+    agentsFromServer: false,
+    rc: { enabled: false, state: 'off', suspended: false },
+    tool: '',              // '' or 'highlight'
+    outlineGid: 0,
+    vptr: null,            // the visitor's pointer {x, y} in page px, or null
+    actId: 0,
+    editing: null,         // {el, gid, dirty, at, remote} the field the agent is typing in
+    connected: false,      // the `connected` event was posted
+    sid: '',
+    visitorversion: '',
+    pagemasked: false,
+    lastNavUrl: null,
+    a11y: false,
   };
   const gidOf = new WeakMap();     // Node -> gid
   const maskSize = new WeakMap();  // masked Element -> [w, h]
@@ -217,6 +282,9 @@
     pub.sx = S.sx;
     pub.sy = S.sy;
     pub.resyncing = S.resyncing;
+    pub.rc = Object.assign({}, S.rc);
+    pub.you = S.you;
+    pub.agents = S.agents;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -243,7 +311,34 @@
     return os ? b + ' on ' + os : b;
   }
 
+  /** The product's `navigate` event form: `{name: "chrome", platform: "win", version: 120}`. */
+  function parseBrowser(ua) {
+    ua = String(ua || '');
+    const pick = (re) => { const m = re.exec(ua); return m ? Number(m[1].split('.')[0]) || 0 : 0; };
+    let name = 'unknown';
+    let version = 0;
+    if ((version = pick(/Edg(?:e|A|iOS)?\/([\d.]+)/))) name = 'edge';
+    else if ((version = pick(/OPR\/([\d.]+)/))) name = 'opera';
+    else if ((version = pick(/SamsungBrowser\/([\d.]+)/))) name = 'samsung';
+    else if ((version = pick(/Firefox\/([\d.]+)/) || pick(/FxiOS\/([\d.]+)/))) name = 'firefox';
+    else if ((version = pick(/(?:Chrome|CriOS)\/([\d.]+)/))) name = 'chrome';
+    else if (/Safari\//.test(ua) && (version = pick(/Version\/([\d.]+)/))) name = 'safari';
+    let platform = 'unknown';
+    if (/Windows/.test(ua)) platform = 'win';
+    else if (/Android/.test(ua)) platform = 'android';
+    else if (/iPhone|iPad|iPod/.test(ua)) platform = 'ios';
+    else if (/Mac OS X|Macintosh/.test(ua)) platform = 'mac';
+    else if (/CrOS/.test(ua)) platform = 'chromeos';
+    else if (/Linux/.test(ua)) platform = 'linux';
+    return { name, platform, version };
+  }
+
   function round(n) { return Math.round(Number(n) || 0); }
+
+  function agentLabel(a) {
+    const n = a && (a.name || a.username) ? String(a.name || a.username) : 'Agent';
+    return S.you && a && a.num === S.you.num ? n + ' (you)' : n;
+  }
 
   function renderHeader() {
     ui.key.textContent = key || '\u2013';
@@ -254,6 +349,9 @@
     ui.state.textContent = S.resyncing ? S.state + ' (resyncing)' : S.state;
     ui.viewport.textContent = S.vw && S.vh ? round(S.vw) + ' \u00d7 ' + round(S.vh) : '\u2013';
     ui.scroll.textContent = S.page ? round(S.sx) + ', ' + round(S.sy) : '\u2013';
+    const list = S.agents && Array.isArray(S.agents.agentlist) ? S.agents.agentlist : [];
+    ui.agents.textContent = list.length ? list.map(agentLabel).join(', ')
+      : S.agents && S.agents.count ? String(S.agents.count) : '\u2013';
     document.title = 'Session ' + (key || '?') + (S.title ? ' \u2013 ' + S.title : '');
   }
 
@@ -266,7 +364,7 @@
     let sync = '';
     let text = OVERLAY[S.state] || '';
     if (!text && S.state === 'active') {
-      if (S.resyncing) { sync = 'resyncing'; text = 'Resynchronizing\u2026'; }
+      if (S.disconnected) { sync = 'resyncing'; text = 'Connection lost: reconnecting\u2026'; } else if (S.resyncing) { sync = 'resyncing'; text = 'Resynchronizing\u2026'; }
       else if (!S.page) { sync = 'loading'; text = 'Loading the visitor\u2019s page\u2026'; }
     }
     if (sync) document.body.dataset.sync = sync;
@@ -283,6 +381,9 @@
     S.state = state;
     document.body.dataset.state = state;
     ui.pause.textContent = state === 'paused' ? 'Resume' : 'Pause';
+    const live = state === 'active' || state === 'away' || state === 'paused';
+    for (const el of document.querySelectorAll('#glance-tools button, #glance-tools input')) el.disabled = !live;
+    if (!live && S.tool) setTool('');
     renderOverlay();
     renderHeader();
     publish();
@@ -307,6 +408,7 @@
     box.style.left = Math.max((stage.clientWidth - vw * scale) / 2, 0) + 'px';
     box.style.top = Math.max((stage.clientHeight - vh * scale) / 2, 0) + 'px';
     box.dataset.scale = String(scale);
+    renderMarks();
   }
   window.addEventListener('resize', layout);
 
@@ -322,6 +424,8 @@
         S.frameStandards = standards;
         S.doc = frame.contentDocument;
         adoptSheet(S.doc);
+        hookDoc(S.doc);
+        toolCursor();
         resolve(S.doc);
       };
       frame.addEventListener('load', done, { once: true });
@@ -584,6 +688,7 @@
         continue;
       }
       if (!cd) continue;
+      hookDoc(cd);
       rawRemove(el, 'data-glance-frame');
       if (root === cd) continue;
       cd.replaceChildren();
@@ -1067,7 +1172,7 @@
       }
       case 'v': {
         const el = getElement(Number(op[1]));
-        if (!maskSize.has(el)) applyPending([['v', el, String(op[2])]]);
+        if (!maskSize.has(el)) remoteValue(el, String(op[2]));
         break;
       }
       case 'k': {
@@ -1118,6 +1223,7 @@
       }
       case 'f':
         mark('data-glance-focus', 'data-glance-focus-within', Number(op[1]));
+        followFocus(Number(op[1]));
         break;
       case 'h':
         mark('data-glance-hover', 'data-glance-hover', Number(op[1]));
@@ -1196,9 +1302,11 @@
         } catch (e) {
           if (!S.final) resync(e && e.message ? e.message : String(e));
         }
+        if (S.url && !S.final && S.state !== 'waiting') emitNavigate();
         renderHeader();
         renderOverlay();
         publish();
+        renderMarks();
       }
     } finally {
       pumping = false;
@@ -1222,16 +1330,38 @@
           for (const f of (msgListeners.get(m.name) || []).slice()) {
             try { f(m.name, m.data); } catch (e) { console.error('glance viewer: message listener threw', e); }
           }
+          emit('sessionmessage', { name: m.name, data: m.data });
         }
         break;
       case 'userstate':
         if (typeof m.name === 'string') {
           if (m.value === null || m.value === undefined) userState.delete(m.name);
           else userState.set(m.name, m.value);
+          emit('userstate', { name: m.name, value: m.value === undefined ? null : m.value });
         }
+        break;
+      case 'agents':
+        if (Array.isArray(m.agentlist)) {
+          S.agentsFromServer = true;
+          setAgents(m.agentlist, m.count);
+        }
+        break;
+      case 'rc':
+        onRc(m);
+        break;
+      case 'actres':
+        onActResult(m);
+        break;
+      case 'navres':
+        onNavResult(m);
+        break;
+      case 'vptr':
+        S.vptr = Number.isFinite(m.x) && Number.isFinite(m.y) ? { x: m.x, y: m.y } : null;
         break;
       case 'ended':
         S.final = true;
+        emitEnded(m.reason === 'agent' ? 'AgentLeft' : 'VisitorLeft');
+        if (S.tool) setTool('');
         setState('ended');
         showMessage('Session ended',
           m.reason === 'agent' ? 'The session was ended by an agent.'
@@ -1263,11 +1393,24 @@
     if (typeof m.url === 'string' && m.url) S.url = m.url;
     if (typeof m.title === 'string' && m.title) S.title = m.title;
     if (typeof m.ua === 'string' && m.ua) S.ua = m.ua;
+    if (typeof m.sid === 'string') S.sid = m.sid;
+    else if (typeof m.ssnid === 'string') S.sid = m.ssnid;
+    if (typeof m.visitorversion === 'string') S.visitorversion = m.visitorversion;
+    if (typeof m.pagemasked === 'boolean') S.pagemasked = m.pagemasked;
     const st = ['active', 'away', 'paused', 'ended', 'waiting'].includes(m.state) ? m.state : 'active';
     if (st === 'ended') {
       handle({ t: 'ended', reason: m.reason });
       return;
     }
+    if (!S.connected && st !== 'waiting') {
+      S.connected = true;
+      emit('connected', { ssnkey: key, groupid: group || '', service: 'cobrowse' });
+    }
+    if (m.you && typeof m.you === 'object') {
+      S.you = { username: String(m.you.username || ''), name: String(m.you.name || m.you.username || ''), num: m.you.num };
+      if (!S.agentsFromServer) setAgents([S.you], 1);
+    }
+    if (m.rc && typeof m.rc === 'object') onRc(m.rc);
     setState(st);
   }
 
@@ -1295,11 +1438,16 @@
   }
 
   function connect() {
-    if (S.final) return;
+    if (S.final || S.needLogin) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = scheme + '//' + location.host + '/ws/agent?key=' + encodeURIComponent(key) +
       '&name=' + encodeURIComponent(agentName);
     if (group) url += '&group=' + encodeURIComponent(group);
+    const usedTicket = !!S.ticket;
+    if (S.token) url += '&token=' + encodeURIComponent(S.token);
+    else if (S.ticket) url += '&ticket=' + encodeURIComponent(S.ticket);
+    S.ticket = null; // single-use
+    let opened = false;
     let ws;
     try {
       ws = new WebSocket(url);
@@ -1310,6 +1458,9 @@
     S.ws = ws;
     setConn(S.retries ? 'reconnecting\u2026' : 'connecting\u2026');
     ws.onopen = () => {
+      opened = true;
+      S.disconnected = false;
+      renderOverlay();
       S.retries = 0;
       setConn('');
     };
@@ -1317,36 +1468,749 @@
       if (typeof e.data !== 'string') return;
       let m;
       try { m = JSON.parse(e.data); } catch (err) { return; }
+      if (m && m.t === 'error') {
+        if (m.code === 'auth') {
+          showLogin(usedTicket ? 'The join link has expired. Sign in to join the session.' : '');
+          return;
+        }
+        setConn(typeof m.msg === 'string' ? m.msg.slice(0, 200) : 'server error');
+        return;
+      }
       enqueue(m);
     };
     ws.onclose = () => {
       if (S.ws !== ws) return;
       S.ws = null;
-      scheduleReconnect();
+      if (opened) { scheduleReconnect(); return; }
+      // Refused before opening: a 401 (no or bad credentials) or the network. Ask the API.
+      probeAuth().then((ok) => {
+        if (S.ws || S.final || S.needLogin) return;
+        if (ok) scheduleReconnect();
+        else showLogin('');
+      });
     };
   }
 
+  /** false when the server says we are not authenticated (401), true otherwise. */
+  async function probeAuth() {
+    try {
+      const headers = S.token ? { Authorization: 'Bearer ' + S.token } : {};
+      const res = await fetch('/api/agent/lookup?key=' + encodeURIComponent(key), { credentials: 'same-origin', headers });
+      return res.status !== 401;
+    } catch (e) {
+      return true;
+    }
+  }
+
   function scheduleReconnect() {
-    if (S.final) return;
+    if (S.final || S.needLogin) return;
     S.retries += 1;
     const base = Math.min(500 * Math.pow(2, S.retries - 1), 10000);
     const delay = base / 2 + Math.random() * base / 2;
     setConn('connection lost, retrying\u2026');
+    S.disconnected = true;
+    renderOverlay();
     clearTimeout(S.retryTimer);
     S.retryTimer = setTimeout(connect, delay);
   }
 
   // ---------------------------------------------------------------------------------------
+  // Notices (an aria-live region under the toolbar).
+
+  let noticeTimer = 0;
+  function notice(text, ms) {
+    ui.notice.textContent = text || '';
+    clearTimeout(noticeTimer);
+    if (text) noticeTimer = setTimeout(() => { ui.notice.textContent = ''; }, ms || 10000);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Login (docs/PROTOCOL.md "Agent identities and authentication").
+
+  const LOGIN_ERRORS = {
+    badcredentials: 'Wrong user name or password.',
+    expired: 'The login key has expired.',
+    badkey: 'The login key is not valid.',
+    badrequest: 'Enter a user name and a password.',
+    network: 'The server cannot be reached. Try again.',
+  };
+
+  /** POSTs `body` to /api/agent/auth (which also sets the cookie); null on success, else the error code. */
+  async function loginWith(body) {
+    let res;
+    try {
+      res = await fetch('/api/agent/auth', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    } catch (e) {
+      return 'network';
+    }
+    let j = null;
+    try { j = await res.json(); } catch (e) { j = null; }
+    if (!res.ok) return (j && typeof j.error === 'string' && j.error.slice(0, 40)) || 'http ' + res.status;
+    if (j && typeof j.token === 'string' && /^[A-Za-z0-9_-]{1,200}$/.test(j.token)) S.token = j.token;
+    return null;
+  }
+
+  function showLogin(msg) {
+    S.needLogin = true;
+    closeSocket();
+    queue.length = 0;
+    setState('login');
+    showMessage('Sign in', '');
+    ui.loginError.textContent = msg || '';
+    setTimeout(() => { try { ui.loginUser.focus(); } catch (e) { /* ignore */ } }, 0);
+  }
+
+  ui.loginForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const btn = $('glance-login-submit');
+    btn.disabled = true;
+    ui.loginError.textContent = '';
+    const err = await loginWith({ username: ui.loginUser.value.trim(), password: ui.loginPass.value });
+    btn.disabled = false;
+    if (err) {
+      ui.loginError.textContent = LOGIN_ERRORS[err] || 'Sign-in failed (' + err + ').';
+      ui.loginPass.select();
+      return;
+    }
+    ui.loginPass.value = '';
+    S.needLogin = false;
+    S.retries = 0;
+    setState('waiting');
+    showMessage(waitMode ? 'Waiting for the visitor\u2026' : 'Connecting\u2026', '');
+    connect();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Agents in the session.
+
+  function setAgents(list, count) {
+    const agentlist = list.filter((a) => a && typeof a === 'object').slice(0, 100).map((a) => ({
+      username: String(a.username || ''),
+      name: String(a.name || a.username || ''),
+      role: typeof a.role === 'string' ? a.role : 'agent',
+      num: a.num,
+    }));
+    const n = Number(count);
+    S.agents = { count: Number.isFinite(n) && n >= 0 ? n : agentlist.length, agentlist };
+    renderHeader();
+    emit('agents', { count: S.agents.count, agentlist, service: 'cobrowse' });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Remote control: the button, the visitor's answers, refusals.
+
+  const REFUSALS = {
+    masked: 'This field is masked: the agent can\u2019t type in it.',
+    password: 'This is a password field: the agent can\u2019t type in it.',
+    javascript: 'This link runs a script on the visitor\u2019s page: it can\u2019t be clicked remotely.',
+    missing: 'That element is no longer on the visitor\u2019s page.',
+    notenabled: 'Remote control is not on: request control first.',
+    disabled: 'That control is disabled on the visitor\u2019s page.',
+    invalid: 'The visitor\u2019s page could not perform that action.',
+  };
+  const refusalText = (reason) => REFUSALS[reason] || 'The visitor\u2019s page refused that action.';
+
+  let rcEmitted = null;
+  function onRc(m) {
+    const prev = S.rc;
+    const state = ['off', 'requested', 'accepted', 'declined'].includes(m.state) ? m.state
+      : m.enabled ? 'accepted' : 'off';
+    const enabled = typeof m.enabled === 'boolean' ? m.enabled : state === 'accepted';
+    S.rc = { enabled, state, suspended: !!m.suspended };
+    // Every session frame repeats the rc state: only a change answers the agent's request.
+    if (state !== prev.state || enabled !== prev.enabled) S.rcAsked = false;
+    if (state === 'declined' && prev.state !== 'declined') notice('The visitor declined remote control.');
+    else if (enabled && !prev.enabled) notice('You have remote control: your clicks and typing in the page go to the visitor. F6 returns to the toolbar.');
+    else if (!enabled && prev.enabled) notice('Remote control ended.');
+    if (!enabled) S.editing = null;
+    renderRc();
+    const key2 = enabled + '/' + S.rc.suspended;
+    if (key2 !== rcEmitted) {
+      rcEmitted = key2;
+      emit('rc', { enabled, suspended: S.rc.suspended, service: 'cobrowse' });
+    }
+  }
+
+  function renderRc() {
+    const r = S.rc;
+    const waiting = !r.enabled && (r.state === 'requested' || S.rcAsked);
+    document.body.dataset.rc = r.enabled ? 'enabled' : waiting ? 'requested' : 'off';
+    if (r.enabled) {
+      ui.rc.textContent = 'Stop control';
+      ui.rcStatus.textContent = r.suspended ? 'Remote control suspended' : 'Remote control on';
+    } else if (waiting) {
+      ui.rc.textContent = 'Cancel request';
+      ui.rcStatus.textContent = 'Waiting for the visitor\u2026';
+    } else {
+      ui.rc.textContent = 'Request control';
+      ui.rcStatus.textContent = r.state === 'declined' ? 'The visitor declined' : '';
+    }
+    publish();
+  }
+
+  /** Asks the visitor for remote control (true) or gives it back / cancels the request (false). */
+  function requestRC(on) {
+    on = on === undefined ? true : !!on;
+    if (!send({ t: 'rc', on })) { notice('Not connected.'); return false; }
+    S.rcAsked = on && !S.rc.enabled;
+    renderRc();
+    return true;
+  }
+  ui.rc.addEventListener('click', () => {
+    requestRC(!(S.rc.enabled || S.rc.state === 'requested' || S.rcAsked));
+  });
+
+  function onActResult(m) {
+    if (m.ok !== false) return;
+    const reason = typeof m.reason === 'string' ? m.reason.slice(0, 40) : 'invalid';
+    notice(refusalText(reason));
+    emit('rcrefused', { id: typeof m.id === 'number' ? m.id : null, reason });
+  }
+
+  /** Refused here without asking the visitor (masked or password fields: the visitor refuses too). */
+  function refuseLocally(reason) {
+    notice(refusalText(reason));
+    emit('rcrefused', { id: null, reason });
+  }
+
+  function act(a) {
+    const f = Object.assign({ t: 'act', id: ++S.actId }, a);
+    if (!send(f)) notice('Not connected: the action was not sent.');
+    return f.id;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The agent's input on the mirror. Listeners run in this (the viewer's) realm on the mirror
+  // documents; the mirror itself never runs script. Every default action is cancelled unless
+  // remote control is on and the target is a field being edited: links never navigate.
+
+  const NON_TEXT = new Set(['checkbox', 'radio', 'button', 'submit', 'reset', 'image', 'file',
+    'hidden', 'range', 'color']);
+  const isInput = (el) => el && el.nodeType === 1 && el.localName === 'input' && el.namespaceURI !== SVG_NS;
+  const isTextField = (el) => (isInput(el) && !NON_TEXT.has(el.type)) || (el && el.localName === 'textarea');
+  const isPassword = (el) => isInput(el) && el.type === 'password';
+  const isProtected = (el) => maskSize.has(el) || isPassword(el);
+  const FIELDS = 'input,textarea,select,button,label,option,[contenteditable]';
+  const EDIT_QUIET_MS = 1500;
+
+  /** The innermost mirror element (with a gid) the event is about. */
+  function targetOf(e) {
+    let n = e.composedPath ? e.composedPath()[0] : e.target;
+    while (n && !(n.nodeType === 1 && gidOf.has(n))) n = n.nodeType === 11 ? n.host : n.parentNode;
+    return n && n.nodeType === 1 ? n : null;
+  }
+
+  /** A point of the mirror (event client coordinates in `win`) as top-level page coordinates. */
+  function pagePoint(win, x, y) {
+    const top = frame.contentWindow;
+    try {
+      while (win && win !== top && win.frameElement) {
+        const fe = win.frameElement;
+        const r = fe.getBoundingClientRect();
+        x += r.left + fe.clientLeft;
+        y += r.top + fe.clientTop;
+        win = fe.ownerDocument.defaultView;
+      }
+      return { x: Math.round(x + top.scrollX), y: Math.round(y + top.scrollY) };
+    } catch (e) {
+      return null;
+    }
+  }
+
+  let ptrLast = 0;
+  let ptrTimer = 0;
+  let ptrPending = null;
+  function sendPtr(x, y) {
+    ptrPending = { t: 'ptr', x, y };
+    const wait = 33 - (Date.now() - ptrLast);
+    if (x === null || wait <= 0) flushPtr();
+    else if (!ptrTimer) ptrTimer = setTimeout(flushPtr, wait);
+  }
+  function flushPtr() {
+    clearTimeout(ptrTimer);
+    ptrTimer = 0;
+    if (!ptrPending) return;
+    ptrLast = Date.now();
+    const p = ptrPending;
+    ptrPending = null;
+    send(p);
+  }
+
+  function onMove(e) {
+    if (S.state !== 'active' || !S.page) return;
+    const doc = (e.target && (e.target.ownerDocument || e.target)) || null;
+    const p = pagePoint(doc && doc.defaultView, e.clientX, e.clientY);
+    if (p) sendPtr(p.x, p.y);
+  }
+
+  function onDown(e) {
+    if (e.button !== 0) { e.preventDefault(); return; }
+    const el = targetOf(e);
+    if (S.tool || !S.rc.enabled || S.state !== 'active') {
+      // No focus, no dropdown, no caret in the mirror's controls.
+      if (el && el.closest(FIELDS)) e.preventDefault();
+      return;
+    }
+    if (el && isProtected(el)) e.preventDefault();
+  }
+
+  function onClick(e) {
+    e.preventDefault();
+    if (S.state !== 'active') return;
+    const el = targetOf(e);
+    if (!el) return;
+    const gid = gidOf.get(el);
+    if (S.tool === 'highlight') { outline(gid); return; }
+    if (!S.rc.enabled) return;
+    if (isProtected(el)) { refuseLocally(isPassword(el) ? 'password' : 'masked'); return; }
+    const r = el.getBoundingClientRect();
+    const frac = (v, lo, size) => (size > 0 ? Math.round(Math.min(Math.max((v - lo) / size, 0), 1) * 1000) / 1000 : 0.5);
+    act({ type: 'click', gid, x: frac(e.clientX, r.left, r.width), y: frac(e.clientY, r.top, r.height) });
+  }
+
+  function onKey(e) {
+    if (e.key === 'F6') {
+      // The way out of the mirror for keyboard users (Tab goes to the visitor under control).
+      e.preventDefault();
+      ui.rc.focus();
+      return;
+    }
+    if (e.key === 'Escape' && (S.tool || S.outlineGid)) {
+      e.preventDefault();
+      clearOutline();
+      return;
+    }
+    const el = targetOf(e);
+    if (!S.rc.enabled || S.state !== 'active' || S.tool) {
+      // Tab still leaves the frame (keyboard users), shortcuts (copy) still work.
+      if (e.key !== 'Tab' && !e.ctrlKey && !e.metaKey) e.preventDefault();
+      return;
+    }
+    if (!el) { e.preventDefault(); return; }
+    const gid = gidOf.get(el);
+    if (isProtected(el)) {
+      if (e.key !== 'Tab') e.preventDefault();
+      if (e.key.length === 1 || e.key === 'Backspace' || e.key === 'Delete') refuseLocally(isPassword(el) ? 'password' : 'masked');
+      return;
+    }
+    if (e.key === 'Enter' || e.key === 'Tab' || e.key === 'Escape') {
+      if (e.key === 'Enter' && (el.localName === 'textarea' || el.isContentEditable)) return; // a newline: `type`
+      e.preventDefault();
+      const ed = S.editing;
+      if (e.key === 'Enter' && ed && ed.el === el && ed.dirty) {
+        act({ type: 'change', gid, value: el.value });
+        ed.dirty = false;
+      }
+      act({ type: 'key', gid, key: e.key });
+      return;
+    }
+    if (!isTextField(el) && el.localName !== 'select' && !el.isContentEditable) e.preventDefault();
+  }
+
+  function onBeforeInput(e) {
+    const el = targetOf(e);
+    if (!S.rc.enabled || S.tool || S.state !== 'active' || !el || isProtected(el) || !isTextField(el)) e.preventDefault();
+  }
+
+  function onInput(e) {
+    const el = targetOf(e);
+    if (!el || !S.rc.enabled || !isTextField(el) || isProtected(el)) return;
+    const gid = gidOf.get(el);
+    const prev = S.editing && S.editing.el === el ? S.editing.remote : undefined;
+    S.editing = { el, gid, dirty: true, at: Date.now(), remote: prev };
+    act({ type: 'type', gid, value: el.value });
+    clearTimeout(S.editTimer);
+    S.editTimer = setTimeout(applyRemoteLater, EDIT_QUIET_MS + 50);
+  }
+
+  function onChange(e) {
+    const el = targetOf(e);
+    if (!el || !S.rc.enabled || isProtected(el)) return;
+    if (el.localName === 'select' || (isInput(el) && (el.type === 'range' || el.type === 'color'))) {
+      act({ type: 'type', gid: gidOf.get(el), value: el.value });
+    }
+  }
+
+  function onBlur(e) {
+    const el = targetOf(e);
+    const ed = S.editing;
+    if (!ed || ed.el !== el) return;
+    S.editing = null;
+    if (ed.dirty && S.rc.enabled) act({ type: 'change', gid: ed.gid, value: el.value });
+    if (ed.remote !== undefined) setValueKeepCaret(el, ed.remote);
+  }
+
+  /**
+   * A `v` op from the visitor. The field the agent is typing in keeps the agent's text while the
+   * agent types (the visitor echoes every keystroke, some of them late); the visitor's latest
+   * value is applied once the agent pauses or leaves the field.
+   */
+  function remoteValue(el, v) {
+    const ed = S.editing;
+    if (ed && ed.el === el && Date.now() - ed.at < EDIT_QUIET_MS) { ed.remote = v; return; }
+    if (ed && ed.el === el) ed.remote = undefined;
+    setValueKeepCaret(el, v);
+  }
+
+  function applyRemoteLater() {
+    const ed = S.editing;
+    if (!ed || ed.remote === undefined) return;
+    if (Date.now() - ed.at < EDIT_QUIET_MS) { S.editTimer = setTimeout(applyRemoteLater, 200); return; }
+    const v = ed.remote;
+    ed.remote = undefined;
+    setValueKeepCaret(ed.el, v);
+  }
+
+  function setValueKeepCaret(el, v) {
+    if (el.value === v) return;
+    let a = null;
+    let b = null;
+    try {
+      if (el.ownerDocument.activeElement === el && typeof el.selectionStart === 'number') {
+        a = el.selectionStart;
+        b = el.selectionEnd;
+      }
+    } catch (e) { /* no selection on this input type */ }
+    applyPending([['v', el, v]]);
+    if (a !== null) {
+      try { el.setSelectionRange(Math.min(a, v.length), Math.min(b, v.length)); } catch (e) { /* ignore */ }
+    }
+  }
+
+  /** While the agent has control and works in the mirror, the mirror's focus follows the visitor's. */
+  function followFocus(gid) {
+    if (!S.rc.enabled || document.activeElement !== frame) return;
+    const el = S.nodes.get(gid);
+    if (!el || el.nodeType !== 1 || isProtected(el)) return;
+    if (isTextField(el) || el.localName === 'select') {
+      try { if (el.ownerDocument.activeElement !== el) el.focus({ preventScroll: true }); } catch (e) { /* ignore */ }
+    }
+  }
+
+  const stop = (e) => e.preventDefault();
+  const hooked = new WeakSet();
+  /** Attaches the viewer's listeners to a mirror document (the top one and every frame's). */
+  function hookDoc(doc) {
+    if (!doc || hooked.has(doc)) return;
+    hooked.add(doc);
+    const o = { capture: true, passive: false };
+    doc.addEventListener('mousemove', onMove, o);
+    doc.addEventListener('mousedown', onDown, o);
+    doc.addEventListener('click', onClick, o);
+    for (const t of ['auxclick', 'dblclick', 'contextmenu', 'dragstart', 'dragover', 'drop', 'submit', 'wheel']) {
+      doc.addEventListener(t, stop, o);
+    }
+    doc.addEventListener('keydown', onKey, o);
+    doc.addEventListener('beforeinput', onBeforeInput, o);
+    doc.addEventListener('input', onInput, o);
+    doc.addEventListener('change', onChange, o);
+    doc.addEventListener('focusout', onBlur, o);
+    try { doc.defaultView.addEventListener('scroll', renderMarks, { passive: true }); } catch (e) { /* no window */ }
+  }
+  frame.addEventListener('mouseleave', () => { if (S.state === 'active') sendPtr(null, null); });
+
+  // ---------------------------------------------------------------------------------------
+  // Marks over the mirror: the visitor's pointer and the agent's outline.
+
+  /** `el`'s box in top mirror viewport coordinates. */
+  function topRect(el) {
+    const r = el.getBoundingClientRect();
+    let x = r.left;
+    let y = r.top;
+    let win = el.ownerDocument.defaultView;
+    while (win && win !== frame.contentWindow && win.frameElement) {
+      const fe = win.frameElement;
+      const fr = fe.getBoundingClientRect();
+      x += fr.left + fe.clientLeft;
+      y += fr.top + fe.clientTop;
+      win = fe.ownerDocument.defaultView;
+    }
+    return { x, y, w: r.width, h: r.height };
+  }
+
+  function renderMarks() {
+    const scale = Number(box.dataset.scale) || 1;
+    let sx = 0;
+    let sy = 0;
+    try { sx = frame.contentWindow.scrollX; sy = frame.contentWindow.scrollY; } catch (e) { /* ignore */ }
+    const p = S.vptr;
+    const show = S.state === 'active' && !!S.page;
+    if (p && show) {
+      ui.vptr.hidden = false;
+      ui.vptr.style.left = (p.x - sx) * scale + 'px';
+      ui.vptr.style.top = (p.y - sy) * scale + 'px';
+    } else {
+      ui.vptr.hidden = true;
+    }
+    const el = S.outlineGid ? S.nodes.get(S.outlineGid) : null;
+    if (show && el && el.nodeType === 1 && el.isConnected) {
+      try {
+        const r = topRect(el);
+        ui.outline.hidden = false;
+        ui.outline.style.left = r.x * scale - 3 + 'px';
+        ui.outline.style.top = r.y * scale - 3 + 'px';
+        ui.outline.style.width = r.w * scale + 6 + 'px';
+        ui.outline.style.height = r.h * scale + 6 + 'px';
+      } catch (e) { ui.outline.hidden = true; }
+    } else {
+      ui.outline.hidden = true;
+    }
+    pub.vptr = S.vptr;
+    pub.outline = S.outlineGid;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Gestures (the Highlight tool).
+
+  const CROSSHAIR = '*{cursor:crosshair !important}';
+  /** The Highlight tool's cursor in the mirror: a rule of the top mirror document's own sheet. */
+  function toolCursor() {
+    const sh = S.doc && sheets.get(S.doc);
+    if (!sh) return;
+    try {
+      const i = Array.prototype.findIndex.call(sh.cssRules, (r) => r.selectorText === '*' && r.style && r.style.cursor === 'crosshair');
+      if (S.tool && i < 0) sh.insertRule(CROSSHAIR, sh.cssRules.length);
+      else if (!S.tool && i >= 0) sh.deleteRule(i);
+    } catch (e) { /* ignore */ }
+  }
+
+  function setTool(t) {
+    S.tool = t;
+    toolCursor();
+    ui.highlight.setAttribute('aria-pressed', String(t === 'highlight'));
+    document.body.dataset.tool = t;
+    pub.tool = t;
+  }
+  ui.highlight.addEventListener('click', () => {
+    setTool(S.tool === 'highlight' ? '' : 'highlight');
+    notice(S.tool ? 'Highlight: click an element of the page to outline it for the visitor. Escape clears.' : '');
+  });
+
+  function describeEl(el) {
+    if (isProtected(el)) return 'a masked element';
+    const label = el.getAttribute('aria-label') || el.getAttribute('alt') || el.getAttribute('title') ||
+      (el.textContent || '').replace(/\s+/g, ' ').trim() || el.getAttribute('placeholder') || '';
+    return '<' + el.localName + '>' + (label ? ' \u201c' + label.slice(0, 80) + '\u201d' : '');
+  }
+
+  function outline(gid) {
+    if (!gid || !send({ t: 'gesture', kind: 'outline', gid })) return;
+    S.outlineGid = gid;
+    renderMarks();
+    const el = S.nodes.get(gid);
+    if (S.a11y && el) notice('Highlighted ' + describeEl(el));
+  }
+
+  function clearOutline() {
+    send({ t: 'gesture', kind: 'clear' });
+    S.outlineGid = 0;
+    if (S.tool) setTool('');
+    renderMarks();
+  }
+  ui.clear.addEventListener('click', clearOutline);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && (S.tool || S.outlineGid) && S.state === 'active') clearOutline();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Sending the visitor somewhere.
+
+  const NAV_REFUSALS = {
+    untrusted: 'That address is not on one of the site\u2019s trusted domains: the visitor was not sent there.',
+    declined: 'The visitor declined to go there.',
+    invalid: 'That address is not valid.',
+  };
+
+  /** `navigate(options)` of the product: {url, confirm, open, link}; url may be back/forward/refresh. */
+  function navigate(options) {
+    const o = typeof options === 'string' ? { url: options } : options;
+    if (!o || typeof o !== 'object' || typeof o.url !== 'string' || !o.url.trim()) {
+      notice('Enter an address to send the visitor to.');
+      return false;
+    }
+    const url = o.url.trim().slice(0, 8192);
+    const special = ['back', 'forward', 'refresh'].includes(url);
+    const f = { t: 'nav', url, confirm: !!o.confirm, open: !special && !!o.open, link: !special && !o.open };
+    if (!send(f)) { notice('Not connected.'); return false; }
+    notice(special ? 'Asked the visitor\u2019s browser to go ' + url + '.' : 'Sending the visitor to ' + url + '\u2026');
+    return true;
+  }
+
+  function onNavResult(m) {
+    const ok = m.ok === true;
+    const url = typeof m.url === 'string' ? m.url.slice(0, 2048) : '';
+    const reason = ok ? null : typeof m.reason === 'string' ? m.reason.slice(0, 40) : 'invalid';
+    notice(ok ? 'The visitor is going to ' + (url || 'the new page') + '.'
+      : NAV_REFUSALS[reason] || 'The visitor was not sent there (' + reason + ').');
+    emit('navigateresult', { ok, url, reason });
+  }
+
+  ui.nav.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (navigate({ url: ui.navUrl.value, confirm: ui.navConfirm.checked, link: true })) ui.navUrl.value = '';
+  });
+  for (const [id, url] of [['glance-nav-back', 'back'], ['glance-nav-forward', 'forward'], ['glance-nav-refresh', 'refresh']]) {
+    $(id).addEventListener('click', () => navigate({ url, confirm: ui.navConfirm.checked }));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The embedding page (GLANCE.Cobrowse.Agent, /agent/glance-cobrowse-agent.js) and the opener
+  // (GLANCE.Agent): events out as {glance_agent: {event, data}}, commands in from the parent only
+  // as {glance_agent_cmd: {fn, args}}. Always to / from an exact origin, never "*".
+
+  function originOf(s) {
+    try {
+      const u = new URL(String(s));
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : null;
+    } catch (e) {
+      return null;
+    }
+  }
+  const embedded = window.parent !== window;
+  const parentOrigin = embedded
+    ? originOf((location.ancestorOrigins && location.ancestorOrigins.length && location.ancestorOrigins[0]) || embedOriginParam || '')
+    : null;
+  const openerOrigin = window.opener && openerOriginParam ? originOf(openerOriginParam) : null;
+  const lastEvents = Object.create(null);
+
+  /**
+   * `origin=` is chosen by whoever opened this window: events (session messages, user state,
+   * URLs) go to the opener only when its origin may also embed the viewer, i.e. it is this origin
+   * or one of the frame-ancestors of this page's CSP (the server's `agent_origins`).
+   */
+  async function openerTrusted() {
+    if (openerOrigin === location.origin) return true;
+    try {
+      const res = await fetch(location.pathname, { method: 'HEAD', credentials: 'same-origin', cache: 'no-store' });
+      const m = /(?:^|;)\s*frame-ancestors\s+([^;]*)/i.exec(res.headers.get('content-security-policy') || '');
+      return !!m && m[1].trim().split(/\s+/).some((src) => src !== "'self'" && originOf(src) === openerOrigin);
+    } catch (e) {
+      return false;
+    }
+  }
+  let openerQueue = openerOrigin ? [] : null; // events held until the opener's origin is checked
+  if (openerOrigin) {
+    openerTrusted().then((ok) => {
+      const q = openerQueue;
+      openerQueue = null;
+      if (!ok) {
+        console.warn('glance viewer: origin=' + openerOrigin + ' is not an agent origin of this server: no events to the opener');
+        return;
+      }
+      pub.openerOrigin = openerOrigin;
+      for (const msg of q) postOpener(msg);
+      openerOk = true;
+    });
+  }
+  let openerOk = false;
+  function postOpener(msg) {
+    if (window.opener && !window.opener.closed) post(window.opener, openerOrigin, msg);
+  }
+  pub.events = [];
+
+  function post(target, origin, msg) {
+    try { target.postMessage(msg, origin); } catch (e) { /* closed or navigated away */ }
+  }
+
+  function emit(event, data) {
+    lastEvents[event] = data;
+    pub.events.push({ event, data });
+    if (pub.events.length > 500) pub.events.shift();
+    const msg = { glance_agent: { event, data } };
+    if (parentOrigin) post(window.parent, parentOrigin, msg);
+    if (openerQueue) openerQueue.push(msg);
+    else if (openerOk) postOpener(msg);
+  }
+
+  function emitNavigate() {
+    if (!S.url || S.url === S.lastNavUrl) return;
+    S.lastNavUrl = S.url;
+    emit('navigate', { browser: parseBrowser(S.ua), visitorversion: S.visitorversion, url: S.url,
+      pagemasked: S.pagemasked, service: 'cobrowse' });
+  }
+
+  let endedEmitted = false;
+  function emitEnded(reason) {
+    if (endedEmitted) return;
+    endedEmitted = true;
+    emit('sessionended', { reason, ssnkey: key, ssnid: S.sid, groupid: group || '', service: 'cobrowse' });
+  }
+
+  /** leaveSession(targetUrl): leave, then go to targetUrl (http(s) only). */
+  function leaveTo(target) {
+    leave();
+    if (typeof target !== 'string' || !target) return;
+    let u;
+    try { u = new URL(target, location.href); } catch (e) { return; }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      console.warn('glance viewer: leaveSession: not an http(s) URL');
+      return;
+    }
+    location.href = u.href;
+  }
+
+  function runCommand(fn, args) {
+    switch (fn) {
+      case 'sendSessionMessage': pub.sendSessionMessage(args[0], args[1]); break;
+      case 'navigate': navigate(args[0]); break;
+      case 'leaveSession': leaveTo(args[0]); break;
+      case 'requestRC': requestRC(args[0] === undefined ? true : !!args[0]); break;
+      case 'enableAccessibility': S.a11y = args[0] === undefined || !!args[0]; break;
+      case 'getState':
+        // The API script initialised late: the latest data of each event, without firing them.
+        post(window.parent, parentOrigin, { glance_agent: { event: 'state', data: { events: Object.assign({}, lastEvents) } } });
+        break;
+      default: console.warn('glance viewer: unknown command ' + String(fn).slice(0, 40));
+    }
+  }
+
+  window.addEventListener('message', (e) => {
+    if (!parentOrigin || e.source !== window.parent || e.origin !== parentOrigin) return;
+    const c = e.data && typeof e.data === 'object' ? e.data.glance_agent_cmd : null;
+    if (!c || typeof c !== 'object' || typeof c.fn !== 'string') return;
+    try {
+      runCommand(c.fn, Array.isArray(c.args) ? c.args : []);
+    } catch (err) {
+      console.warn('glance viewer: command ' + c.fn + ' refused: ' + (err && err.message));
+    }
+  });
+
+  Object.assign(pub, {
+    requestRC,
+    navigate,
+    leaveSession: leaveTo,
+    /** Outlines mirror element `gid` for the visitor (0: clear). */
+    gesture(gid) { if (gid) outline(gid); else clearOutline(); },
+    enableAccessibility(on) { S.a11y = on === undefined || !!on; },
+    accessibilityEnabled() { return S.a11y; },
+    getSessionState(name) { return lastEvents[name]; },
+    parentOrigin,
+    openerOrigin: null,
+  });
+
+  // ---------------------------------------------------------------------------------------
   // Buttons.
 
-  ui.leave.addEventListener('click', () => {
+  /** Leaves the session (the visitor's session goes on). */
+  function leave() {
+    if (S.final) return false;
     S.final = true;
+    if (S.tool) { send({ t: 'gesture', kind: 'clear' }); setTool(''); }
+    if (S.rc.enabled || S.rc.state === 'requested') send({ t: 'rc', on: false });
     closeSocket();
     queue.length = 0;
     clearMirror();
     setState('left');
     showMessage('You left the session', 'The visitor\u2019s session goes on without you.');
-  });
+    emitEnded('AgentLeft');
+    return true;
+  }
+  ui.leave.addEventListener('click', leave);
 
   ui.end.addEventListener('click', () => {
     if (!send({ t: 'end' })) setConn('not connected');
@@ -1370,6 +2234,15 @@
     showMessage(waitMode ? 'Waiting for the visitor\u2026' : 'Connecting\u2026', '');
     // The mirror document is ready before the first snapshot arrives (usually).
     prepareFrame(true);
-    connect();
+    emit('connecting', { groupid: group || '', visitorid: key, ssnkey: key, service: 'cobrowse' });
+    if (loginKey) {
+      loginWith({ partnerid: /^\d+$/.test(loginKey.partnerid) ? Number(loginKey.partnerid) : loginKey.partnerid,
+        partneruserid: loginKey.partneruserid, loginkey: loginKey.loginkey }).then((err) => {
+        if (err) showLogin('The login key was refused (' + err + '). Sign in to join the session.');
+        else connect();
+      });
+    } else {
+      connect();
+    }
   }
 })();

@@ -97,7 +97,20 @@ async function visitor(ctx, hello) {
   return { page, send, welcome };
 }
 
+/**
+ * Signs the context in as the demo agent (docs/PROTOCOL.md "Agents": the glance_agent cookie)
+ * when the server has agent authentication; a server without it answers 404 and needs none.
+ */
+async function signIn(ctx) {
+  if (ctx.glanceSignedIn) return;
+  ctx.glanceSignedIn = true;
+  try {
+    await ctx.request.post(BASE + '/api/agent/auth', { data: { username: 'demo', password: 'demo' } });
+  } catch (e) { /* no auth route */ }
+}
+
 async function viewer(ctx, query) {
+  await signIn(ctx);
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -276,6 +289,7 @@ test('viewer states without a session: notfound, waiting, left', { skip }, async
   assert.equal(await w.page.evaluate(() => document.body.dataset.state), 'left');
   await until(v.page, () => window.msgs.some((m) => m.t === 'agents' && m.count === 0));
 
+  await signIn(ctx);
   const land = await ctx.newPage();
   await land.goto(BASE + '/agent/');
   await land.fill('#glance-join-key', 'LATER1');
