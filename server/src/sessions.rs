@@ -415,6 +415,9 @@ impl Session {
         json!({
             "t": "session",
             "key": self.key,
+            "group": self.group,
+            "ssnid": crate::agent_api::public_session_id(&self.sid),
+            "visitorversion": glance_cobrowse::protocol::ENGINE_VERSION,
             "url": g.url,
             "title": g.title,
             "ua": g.ua,

@@ -209,6 +209,7 @@
     a11y: false,
   };
   const gidOf = new WeakMap();     // Node -> gid
+  const actWaiters = new Map();    // act id -> resolve({ok, reason}) (glanceViewer.act)
   const maskSize = new WeakMap();  // masked Element -> [w, h]
   const linkHref = new WeakMap();  // <link> -> href as sent (kept while rel is not stylesheet)
   const rootOf = new WeakMap();    // host Element -> its content root (ShadowRoot or Document)
@@ -254,6 +255,25 @@
       const l = msgListeners.get(name) || [];
       if (!l.includes(fn)) l.push(fn);
       msgListeners.set(name, l);
+    },
+    /**
+     * Sends the action `{type, selector, value?, key?}` on the mirror element `selector` as is
+     * (no local refusal: tests check the visitor's own checks); resolves to its `actres`
+     * `{ok, reason}`, or `{ok:false, reason:'timeout'}` after 10 s.
+     */
+    act(a) {
+      const doc = frame.contentDocument;
+      const el = doc && doc.querySelector(a.selector);
+      const gid = el && gidOf.get(el);
+      if (gid === undefined || gid === null) return Promise.resolve({ ok: false, reason: 'nomirrorelement' });
+      const f = { type: a.type, gid };
+      if (a.value !== undefined) f.value = a.value;
+      if (a.key !== undefined) f.key = a.key;
+      const id = act(f);
+      return new Promise((resolve) => {
+        actWaiters.set(id, resolve);
+        setTimeout(() => { if (actWaiters.delete(id)) resolve({ ok: false, reason: 'timeout' }); }, 10000);
+      });
     },
     removeSessionMessageListener(name, fn) {
       const l = msgListeners.get(name) || [];
@@ -1440,8 +1460,7 @@
   function connect() {
     if (S.final || S.needLogin) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    let url = scheme + '//' + location.host + '/ws/agent?key=' + encodeURIComponent(key) +
-      '&name=' + encodeURIComponent(agentName);
+    let url = scheme + '//' + location.host + '/ws/agent?key=' + encodeURIComponent(key);
     if (group) url += '&group=' + encodeURIComponent(group);
     const usedTicket = !!S.ticket;
     if (S.token) url += '&token=' + encodeURIComponent(S.token);
@@ -1666,6 +1685,11 @@
   });
 
   function onActResult(m) {
+    const waiter = typeof m.id === 'number' && actWaiters.get(m.id);
+    if (waiter) {
+      actWaiters.delete(m.id);
+      waiter({ ok: m.ok === true, reason: typeof m.reason === 'string' ? m.reason : undefined });
+    }
     if (m.ok !== false) return;
     const reason = typeof m.reason === 'string' ? m.reason.slice(0, 40) : 'invalid';
     notice(refusalText(reason));
@@ -2239,6 +2263,14 @@
       loginWith({ partnerid: /^\d+$/.test(loginKey.partnerid) ? Number(loginKey.partnerid) : loginKey.partnerid,
         partneruserid: loginKey.partneruserid, loginkey: loginKey.loginkey }).then((err) => {
         if (err) showLogin('The login key was refused (' + err + '). Sign in to join the session.');
+        else connect();
+      });
+    } else if (S.ticket) {
+      // The join ticket is traded for a token (and the cookie), so a dropped socket can reconnect.
+      const ticket = S.ticket;
+      S.ticket = null;
+      loginWith({ ticket }).then((err) => {
+        if (err) showLogin('The join link has expired (' + err + '). Sign in to join the session.');
         else connect();
       });
     } else {

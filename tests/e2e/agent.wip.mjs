@@ -146,7 +146,7 @@ async function enableRC(s, v) {
   await v.evaluate(() => window.__raw.rcrequested.accept());
   await waitEvent(v, 'rcaccepted');
   assert.deepEqual(await waitEvent(v, 'rcenabled'), { enabled: true });
-  await until(s.agent, (sel) => document.querySelector(sel)?.getAttribute('aria-pressed') === 'true', SEL.rc, 'the RC button showing control');
+  await until(s.agent, (sel) => document.querySelector(sel)?.dataset.rc === 'enabled', 'body', 'the viewer showing control');
 }
 
 const rcEvents = async (v) => (await events(v)).filter(([n]) => n === 'rcevent').map(([, e]) => e);
@@ -218,7 +218,7 @@ it('remote control refusals: masked and password fields, javascript: links, and 
   // The visitor revokes: rcenabled false; the next action is refused.
   await visitor(v, 'disableRC');
   assert.ok((await events(v)).some(([n, e]) => n === 'rcenabled' && e.enabled === false));
-  await until(s.agent, (sel) => document.querySelector(sel)?.getAttribute('aria-pressed') !== 'true', SEL.rc, 'the RC button back to off');
+  await until(s.agent, (sel) => document.querySelector(sel)?.dataset.rc === 'off', 'body', 'the viewer showing control ended');
   const after = await s.agent.evaluate(() => window.glanceViewer.act({ type: 'click', selector: '#buy' }));
   assert.equal(after.reason, 'notenabled');
   assert.equal(await v.evaluate(() => window.__state.clicks), 0);

@@ -389,7 +389,7 @@ test('authentication: login form, login key and ticket; credentials leave the ad
   await ctx.route('**/api/agent/auth', async (route) => {
     const body = route.request().postDataJSON();
     auth.push(body);
-    const good = body.password === 'agnes-pass' || body.loginkey === '$1$9999999999$good';
+    const good = body.password === 'agnes-pass' || body.loginkey === '$1$9999999999$good' || body.ticket === 'T1CK3T';
     await route.fulfill(good
       ? { status: 200, contentType: 'application/json', body: JSON.stringify({ token: 'tok' + auth.length, expires: 9999999999, agent: AGNES }) }
       : { status: 401, contentType: 'application/json', body: JSON.stringify({ error: 'badcredentials' }) });
@@ -430,10 +430,12 @@ test('authentication: login form, login key and ticket; credentials leave the ad
   assert.match(await bad.page.textContent('#glance-login-error'), /login key was refused/);
   assert.equal(bad.f.urls.length, 0);
 
-  // A join ticket: on the socket URL, not in the address bar.
+  // A join ticket: traded for a token (so a dropped socket can reconnect), not in the address bar.
   const t = await openViewer(ctx, 'SessionKey=K1&groupid=1234&ticket=T1CK3T');
   await until(t.page, () => document.body.dataset.state === 'active');
-  assert.match(t.f.urls[0], /[?&]group=1234&ticket=T1CK3T/);
+  assert.deepEqual(auth[auth.length - 1], { ticket: 'T1CK3T' });
+  assert.match(t.f.urls[0], /[?&]group=1234&token=tok\d+/);
+  assert.doesNotMatch(t.f.urls[0], /ticket=/);
   assert.equal(await t.page.evaluate(() => location.search), '?SessionKey=K1&groupid=1234');
   await ctx.close();
 });
