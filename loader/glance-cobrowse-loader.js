@@ -29,6 +29,7 @@
       try {
         if (name === 'sessioncontinue' && cfg.groupid) group().catch(() => {});
         if (held) return void held.push([name, payload]);
+        if (ASK[name]) payload = answerable(name, payload);
         const m = name === 'sessionmessage' && payload;
         const fs = m ? (msgListeners[m.name] || []).map((f) => () => f(m.name, m.data)) : [];
         for (const f of (listeners[name] || []).slice()) fs.push(() => f(payload));
@@ -44,6 +45,33 @@
         emit('error', { code: 'badparams', msg: what + ': ' + msg(e) });
         return null;
       }
+    }
+    // `rcrequested` and `confirm` get `accept()`/`decline()` (each usable once, only for the latest
+    // question), which answer the engine. Without a listener and with the default UI, the browser's
+    // confirm dialog asks.
+    const gens = Object.create(null);
+    function answerable(name, p) {
+      const gen = gens[name] = (gens[name] || 0) + 1;
+      let used = false;
+      const answer = (ok) => () => {
+        if (used || gen !== gens[name]) return;
+        used = true;
+        api(ASK[name], ok);
+      };
+      p = Object.assign({}, p, { accept: answer(true), decline: answer(false) });
+      if (!(listeners[name] || []).length && cfg.ui !== 'custom') {
+        setTimeout(() => {
+          let ok = false;
+          const who = (p.agent && p.agent.name) || 'The support agent';
+          try {
+            ok = win.confirm(name === 'confirm' ? who + ' wants to take you to ' + p.url + '. Go there?'
+              : who + ' asks to click and type on this page for you (never in passwords or masked fields). ' +
+                'You can take control back at any time. Allow?');
+          } catch (e) { /* no dialogs */ }
+          (ok ? p.accept : p.decline)();
+        }, 0);
+      }
+      return p;
     }
     const add = (map, n, f) => { const l = map[n] = map[n] || []; if (typeof f == 'function' && !l.includes(f)) l.push(f); };
     const remove = (map, n, f) => { const l = map[n] || [], i = l.indexOf(f); if (i >= 0) l.splice(i, 1); };
@@ -71,6 +99,8 @@
         api('startSession', JSON.stringify(k == null || k === '' ? {} : { sessionKey: String(k) }));
       },
       stopSession: () => api('stopSession'),
+      // Takes remote control back from the agents (rcenabled {enabled:false}).
+      disableRC: () => api('disableRC'),
       pause: (b) => api('pause', b === undefined || !!b),
       inSession: () => engine ? !!call('inSession', []) : !failed && (storedSession() || !!handed),
       getSessionState: () => (engine && call('getSessionState', [])) || null,
@@ -480,6 +510,8 @@
   }
 
   const ACTIONS = ['startSession', 'showTerms', 'stopSession'], MODS = ['ctrl', 'shift', 'alt', 'meta'];
+  // Events that ask the visitor, and the engine call their answer goes to.
+  const ASK = Object.assign(Object.create(null), { rcrequested: 'rcAnswer', confirm: 'navAnswer' });
   // "ctrl-shift-13" -> {code: 13, ctrl: true, shift: true, alt: false, meta: false}; null when invalid.
   function combo(k) {
     const parts = String(k).toLowerCase().split('-'), code = Number(parts.pop()), c = { code };

@@ -23,6 +23,7 @@ pub mod mask;
 pub mod messages;
 pub mod mirror;
 pub mod protocol;
+pub mod rc;
 pub mod session;
 pub mod tabs;
 pub mod tree;

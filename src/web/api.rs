@@ -95,6 +95,24 @@ impl Engine {
             None => JsValue::UNDEFINED,
         }
     }
+
+    /// The visitor's answer to `rcrequested` (the loader's `accept`/`decline` callbacks).
+    #[wasm_bindgen(js_name = rcAnswer)]
+    pub fn rc_answer(&self, accept: bool) {
+        self.handle.run(|i| i.rc_answer(accept));
+    }
+
+    /// `disableRC()`: the visitor stops remote control.
+    #[wasm_bindgen(js_name = disableRC)]
+    pub fn disable_rc(&self) {
+        self.handle.run(|i| i.disable_rc());
+    }
+
+    /// The visitor's answer to a navigation `confirm` event.
+    #[wasm_bindgen(js_name = navAnswer)]
+    pub fn nav_answer(&self, accept: bool) {
+        self.handle.run(|i| i.nav_answer(accept));
+    }
 }
 
 impl Drop for Engine {

@@ -89,6 +89,13 @@ const GID = Symbol('glance-gid');
 let nextGid = 1;
 // The gid block of a cross-origin frame linked to this page (see frames.js), kept on the iframe.
 const FRAME_BASE = Symbol('glance-frame');
+// The engine's own nodes in the page (the remote-control overlay, a link it clicks): never
+// walked, never in a diff. `anyHidden` keeps the common case (none) free of lookups.
+const hidden = new WeakSet();
+let anyHidden = false;
+/** Marks `n` as the engine's own: the capture never sends it nor the mutations it causes. */
+export function hideNode(n) { hidden.add(n); anyHidden = true; }
+const isHidden = (n) => anyHidden && hidden.has(n);
 
 const yieldTask = () => new Promise((resolve) => {
   const ch = new MessageChannel();
@@ -252,6 +259,7 @@ export class DomCapture {
     this.maskDirty = true;
     this.timer = 0;
     this.running = false;
+    this.epoch = 0;
     this.sn = []; this.sp = []; this.se = [];
     const onRecords = (recs) => {
       this.pending.push(recs); // record lists, flattened by collect
@@ -351,6 +359,7 @@ export class DomCapture {
   }
 
   stop() {
+    this.epoch++;
     clearInterval(this.poll);
     this.poll = 0;
     this.running = false;
@@ -701,6 +710,31 @@ export class DomCapture {
     return g;
   }
 
+  /**
+   * The element with gid `g` on the page (top document, open shadow roots and same-origin frames
+   * the capture entered), or null. The `data-gid` attribute finds it at once; an element whose
+   * attribute is not written yet (or was changed by the page) is found by its gid property.
+   */
+  find(g) {
+    const roots = [document];
+    for (const r of this.listened) if (alive(r)) roots.push(r);
+    const q = '[data-gid="' + g + '"]';
+    for (const r of roots) {
+      const el = r.querySelector(q);
+      if (el !== null && el[GID] === g) return el;
+    }
+    for (const r of roots) for (const el of r.querySelectorAll('*')) if (el[GID] === g) return alive(el) ? el : null;
+    return null;
+  }
+
+  /** Writes `el`'s `data-gid` now (observer disconnected), so `[data-gid="N"]` finds it. */
+  tagNow(el) {
+    const g = el[GID];
+    if (g === undefined || el.getAttribute('data-gid') === String(g)) return;
+    this.pause();
+    try { el.setAttribute('data-gid', g); } finally { this.resume(); }
+  }
+
   /** Writes pending `data-gid` attributes in slices, observer disconnected. */
   tagSome() {
     if (this.tagging || !this.untagged.length) return;
@@ -848,6 +882,7 @@ export class DomCapture {
     while (sn.length) {
       if ((++count & 63) === 0 && performance.now() > deadline) return false;
       const n = sn.pop(), p = sp.pop(), emit = se.pop();
+      if (anyHidden && hidden.has(n)) continue;
       if (seen !== null) {
         if (seen.has(n)) continue;
         seen.add(n);
@@ -884,7 +919,11 @@ export class DomCapture {
    * slice's nodes go to `onChunk(batch)` at once, so the wasm side's work is sliced too.
    */
   async snapshot(budgetMs, onChunk) {
+    const epoch = this.epoch;
     await yieldTask(); // a task of its own: the caller's task (a socket message) stays short
+    // Stopped meanwhile (the session ended or paused in the caller's task): starting now would
+    // leave a capture running that nobody reads.
+    if (epoch !== this.epoch) throw new Error('capture stopped');
     this.start();
     this.pause();
     this.pending = [];
@@ -987,15 +1026,20 @@ export class DomCapture {
       let left = null;
       for (const r of list) {
         if (r.type === 'childList') {
+          // Adding or removing only the engine's own nodes changes nothing the agent has.
+          if (anyHidden && !Array.prototype.some.call(r.addedNodes, (x) => !hidden.has(x)) &&
+            !Array.prototype.some.call(r.removedNodes, (x) => !hidden.has(x))) continue;
           childTargets.add(r.target);
           if (r.removedNodes.length) {
             left ||= new Map();
             for (const n of r.removedNodes) left.set(n, r.target);
           }
           for (const a of r.addedNodes) {
+            if (isHidden(a)) continue;
             if (left === null || left.get(a) !== r.target || !this.has(a)) added.add(a);
           }
         } else if (r.type === 'attributes') {
+          if (isHidden(r.target)) continue;
           let name = r.attributeName;
           if (name === 'data-gid') continue;
           if (r.attributeNamespace === XLINK_NS) name = 'xlink:' + name;
@@ -1055,7 +1099,7 @@ export class DomCapture {
       }
       for (let c = p.firstChild; c; c = c.nextSibling) {
         const t = c.nodeType;
-        if (t !== 1 && t !== 3 && t !== 8 && t !== 10) continue;
+        if (t !== 1 && t !== 3 && t !== 8 && t !== 10 || isHidden(c)) continue;
         const isNew = added.has(c) || !this.has(c);
         this.w(this.gidOf(c));
         count++;

@@ -18,6 +18,7 @@ use crate::tabs::{claim_wins, end_reason, TabMsg, ADOPT_WAIT_MS, CLAIM_WAIT_MS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::control::{Overlay, PointerFeed};
 use super::dom::{self, Batch, DomCapture};
 use super::socket::{SnapStream, Socket};
 use super::storage::Store;
@@ -27,6 +28,7 @@ use super::wire::{self, ServerMsg};
 use crate::capture::{Flat, Recorder};
 use crate::config::Config;
 use crate::protocol::{valid_session_key, VERSION};
+use crate::rc::RemoteControl;
 use crate::session::{handed_over, Backoff, Outbox, SessionInfo};
 
 /// Largest amount of unacknowledged data kept for resending (then: fresh snapshot).
@@ -68,6 +70,9 @@ struct Election {
 
 /// A Rust callback handed to JS that takes one value.
 type JsCallback = Closure<dyn FnMut(JsValue)>;
+
+#[path = "remote.rs"]
+mod remote;
 
 /// Shared engine state.
 pub struct Inner {
@@ -127,6 +132,16 @@ pub struct Inner {
     pause_dirty: bool,
     /// `statereceived` was emitted on this page.
     stated: bool,
+    /// Remote-control consent (see [`crate::rc`]).
+    rc: RemoteControl,
+    /// A navigation waiting for the visitor's `confirm` answer.
+    pending_nav: Option<wire::Nav>,
+    /// The agent's marks on the page (outline, pointers), once shown.
+    overlay: Option<Overlay>,
+    /// The visitor's pointer feed and its callback (while capturing).
+    pointer_feed: Option<(PointerFeed, JsCallback)>,
+    /// Work that runs page code, done once the state is released (see [`run`]).
+    later: Vec<Box<dyn FnOnce()>>,
 }
 
 impl core::fmt::Debug for Inner {
@@ -135,28 +150,36 @@ impl core::fmt::Debug for Inner {
     }
 }
 
-/// Runs `f` on the state, then delivers the events it queued (outside the borrow).
+/// Runs `f` on the state, then delivers the events it queued and runs the work it deferred
+/// (outside the borrow).
 pub fn run<R>(rc: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
-    let (r, events, emit) = {
+    let (r, events, emit, later) = {
         let mut inner = rc.try_borrow_mut().ok()?;
         let r = f(&mut inner);
         let events = core::mem::take(&mut inner.events);
         let emit = (!events.is_empty()).then(|| inner.emit.clone());
-        (r, events, emit)
+        (r, events, emit, core::mem::take(&mut inner.later))
     };
-    if let Some(emit) = emit {
-        deliver(events, &emit);
-    }
+    deliver(events, emit, later);
     Some(r)
 }
 
-/// Calls `emit(name, payload)` for each queued event. Not generic and never inlined: one copy
-/// serves every instance of [`run`].
+/// Calls `emit(name, payload)` for each queued event, then the deferred work. Not generic and
+/// never inlined: one copy serves every instance of [`run`].
 #[inline(never)]
-fn deliver(events: Vec<(&'static str, String)>, emit: &js_sys::Function) {
-    for (name, payload) in events {
-        let js = js_sys::JSON::parse(&payload).unwrap_or(JsValue::NULL);
-        let _ = emit.call2(&JsValue::NULL, &JsValue::from_str(name), &js);
+fn deliver(
+    events: Vec<(&'static str, String)>,
+    emit: Option<js_sys::Function>,
+    later: Vec<Box<dyn FnOnce()>>,
+) {
+    if let Some(emit) = emit {
+        for (name, payload) in events {
+            let js = js_sys::JSON::parse(&payload).unwrap_or(JsValue::NULL);
+            let _ = emit.call2(&JsValue::NULL, &JsValue::from_str(name), &js);
+        }
+    }
+    for f in later {
+        f();
     }
 }
 
@@ -248,6 +271,11 @@ impl Handle {
                 queue: VecDeque::new(),
                 pause_dirty: false,
                 stated: false,
+                rc: RemoteControl::default(),
+                pending_nav: None,
+                overlay: None,
+                pointer_feed: None,
+                later: Vec::new(),
             })
         });
         let h = Handle { rc };
@@ -284,6 +312,11 @@ impl Inner {
         self.events.push((name, payload));
     }
 
+    /// Runs `f` once the state is released (it may run page code that calls the engine).
+    fn defer(&mut self, f: Box<dyn FnOnce()>) {
+        self.later.push(f);
+    }
+
     fn error(&mut self, code: &str, msg: &str) {
         let payload = Obj::new().str("code", code).str("msg", msg).finish();
         self.event("error", payload);
@@ -317,6 +350,7 @@ impl Inner {
                     .bool("paused", self.paused)
                     .bool("connected", self.phase == Phase::Live)
                     .bool("active", self.phase != Phase::Standby)
+                    .bool("rc", self.rc.enabled())
                     .raw("agents", &self.agents)
                     .raw("userstate", &state.finish())
                     .finish()
@@ -519,6 +553,8 @@ impl Inner {
 
     /// Stops the socket, the capture and the timers of this page (the session itself goes on).
     fn release(&mut self) {
+        self.stop_pointer_feed();
+        self.drop_overlay();
         self.start_timer = None;
         if let Some(s) = self.snap_stream.take() {
             s.discard();
@@ -733,11 +769,18 @@ impl Inner {
                 paused,
                 userstate,
                 takeover,
+                rc,
             } => {
                 if self.on_welcome(key, sid, masks, agents) {
+                    self.rc_welcome(rc);
                     self.after_welcome(paused, userstate, takeover, last);
                 }
             }
+            ServerMsg::Rc(on, agent) => self.on_rc(on, &agent),
+            ServerMsg::Act(act) => self.on_act(act),
+            ServerMsg::Nav(nav) => self.on_nav(nav),
+            ServerMsg::Gesture(kind, gid, agent) => self.on_gesture(&kind, gid, &agent),
+            ServerMsg::Ptr(num, at) => self.on_ptr(num, at),
             ServerMsg::Msg(name, data) => {
                 let payload = Obj::new().str("name", &name).raw("data", &data).finish();
                 self.event("sessionmessage", payload);
@@ -957,6 +1000,7 @@ impl Inner {
             Ok(c) => {
                 self.capture = Some(c);
                 self.notify = Some(notify);
+                self.start_pointer_feed();
                 true
             }
             Err(_) => {
@@ -1226,6 +1270,8 @@ impl Inner {
 
     /// Stops capturing (pause): nothing is observed or sent until a fresh snapshot.
     fn release_capture(&mut self) {
+        self.stop_pointer_feed();
+        self.drop_overlay();
         self.start_timer = None;
         if let Some(s) = self.snap_stream.take() {
             s.discard();
@@ -1249,6 +1295,7 @@ impl Inner {
     /// messages dropped; the page's `data-gid` attributes removed if a session tagged it.
     fn teardown(&mut self) {
         let tagged = self.capture.is_some() || self.announced;
+        self.rc_teardown();
         self.release();
         if tagged {
             dom::clear_gids();

@@ -2,6 +2,7 @@
 //! Compiled only for `wasm32`; the rest of the crate is plain Rust tested natively.
 
 mod api;
+mod control;
 mod dom;
 mod engine;
 mod socket;
@@ -43,3 +44,6 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rc_tests;

@@ -97,7 +97,19 @@ pub enum ServerMsg {
         userstate: Vec<(String, String)>,
         /// This page took the session over from another live page (a second tab).
         takeover: bool,
+        /// Remote control is enabled for the session.
+        rc: bool,
     },
+    /// An agent asks for remote control (`true`) or stops it.
+    Rc(bool, Agent),
+    /// An agent's action (remote control).
+    Act(Act),
+    /// An agent navigates the visitor.
+    Nav(Nav),
+    /// An agent's gesture: `outline` an element (`gid`) or `clear`.
+    Gesture(String, Option<f64>, Agent),
+    /// An agent's pointer (its `num`) at page coordinates, or hidden (`None`).
+    Ptr(f64, Option<(f64, f64)>),
     /// A session message from an agent: name, payload JSON.
     Msg(String, String),
     /// An agent paused or resumed the session.
@@ -178,6 +190,83 @@ pub fn tab_msg(text: &str) -> Option<TabMsg> {
     })
 }
 
+/// The agent a remote-control frame comes from (added by the server).
+#[derive(Debug, Clone, Default)]
+pub struct Agent {
+    /// Agent username.
+    pub username: String,
+    /// Partner user id (`puid`), or empty.
+    pub puid: String,
+    /// The agent's number in the session.
+    pub num: f64,
+    /// Display name.
+    pub name: String,
+}
+
+impl Agent {
+    /// The `agent` object of visitor events: `{username, puid, num}`.
+    pub fn json(&self) -> String {
+        crate::json::Obj::new()
+            .str("username", &self.username)
+            .str("puid", &self.puid)
+            .num("num", self.num)
+            .finish()
+    }
+}
+
+/// An agent's action (`act`).
+#[derive(Debug, Clone)]
+pub struct Act {
+    /// The agent's action id (echoed in `actres`).
+    pub id: f64,
+    /// `click`, `type`, `change` or `key`.
+    pub kind: String,
+    /// The target element's gid (0 when the frame has none: refused as invalid).
+    pub gid: f64,
+    /// The field's whole new value (`type`).
+    pub value: Option<String>,
+    /// The key pressed (`key`).
+    pub key: Option<String>,
+    /// Click point as fractions of the element box.
+    pub x: Option<f64>,
+    /// See `x`.
+    pub y: Option<f64>,
+    /// Who acts.
+    pub agent: Agent,
+}
+
+/// An agent's navigation request (`nav`).
+#[derive(Debug, Clone)]
+pub struct Nav {
+    /// `back`, `forward`, `refresh`, or a URL.
+    pub url: String,
+    /// Ask the visitor first (`confirm` event).
+    pub confirm: bool,
+    /// Open in a new window.
+    pub open: bool,
+    /// Navigate by clicking a link.
+    pub link: bool,
+    /// Who navigates.
+    pub agent: Agent,
+}
+
+fn agent(o: &JsValue) -> Agent {
+    let a = get(o, "agent");
+    if !a.is_object() {
+        return Agent::default();
+    }
+    Agent {
+        username: string(&a, "username").unwrap_or_default(),
+        puid: string(&a, "puid").unwrap_or_default(),
+        num: number(&a, "num").unwrap_or(0.0),
+        name: string(&a, "name").unwrap_or_default(),
+    }
+}
+
+fn flag(o: &JsValue, k: &str) -> bool {
+    get(o, k).as_bool().unwrap_or(false)
+}
+
 /// Parses one server message; `None` for anything unknown or malformed.
 pub fn server_msg(text: &str) -> Option<ServerMsg> {
     let o = parse_object(text)?;
@@ -197,9 +286,30 @@ pub fn server_msg(text: &str) -> Option<ServerMsg> {
                 agents: agents.is_object().then(|| agents_payload(&agents)),
                 paused: get(&o, "paused").as_bool(),
                 userstate: entries(&get(&o, "userstate")),
-                takeover: get(&o, "takeover").as_bool().unwrap_or(false),
+                takeover: flag(&o, "takeover"),
+                rc: flag(&o, "rc"),
             }
         }
+        "rc" => ServerMsg::Rc(get(&o, "on").as_bool()?, agent(&o)),
+        "act" => ServerMsg::Act(Act {
+            id: number(&o, "id")?,
+            kind: string(&o, "type").unwrap_or_default(),
+            gid: number(&o, "gid").unwrap_or(0.0),
+            value: string(&o, "value"),
+            key: string(&o, "key"),
+            x: number(&o, "x"),
+            y: number(&o, "y"),
+            agent: agent(&o),
+        }),
+        "nav" => ServerMsg::Nav(Nav {
+            url: string(&o, "url")?,
+            confirm: flag(&o, "confirm"),
+            open: flag(&o, "open"),
+            link: flag(&o, "link"),
+            agent: agent(&o),
+        }),
+        "gesture" => ServerMsg::Gesture(string(&o, "kind")?, number(&o, "gid"), agent(&o)),
+        "ptr" => ServerMsg::Ptr(number(&o, "num")?, number(&o, "x").zip(number(&o, "y"))),
         "msg" => {
             let data = get(&o, "data");
             if !data.is_object() || js_sys::Array::is_array(&data) {
@@ -235,4 +345,37 @@ pub fn page_meta(o: &JsValue) -> crate::capture::PageMeta {
             number(o, "sy").unwrap_or(0.0),
         ),
     }
+}
+
+/// `control.js` `inspect` facts as [`crate::rc::Target`].
+pub fn target(o: &JsValue) -> crate::rc::Target {
+    let b = |k: &str| flag(o, k);
+    crate::rc::Target {
+        found: b("found"),
+        masked: b("masked"),
+        password: b("password"),
+        disabled: b("disabled"),
+        readonly: b("readonly"),
+        kind: match string(o, "kind").as_deref() {
+            Some("text") => "text",
+            Some("select") => "select",
+            Some("toggle") => "toggle",
+            _ => "other",
+        },
+        urls: strings(&get(o, "urls")),
+    }
+}
+
+/// The label of agent `num`'s pointer: its name from the `agents` payload (JSON), else its
+/// username, else "Agent N".
+pub fn agent_name(agents_json: &str, num: f64) -> String {
+    let list = parse_object(agents_json)
+        .map(|o| get(&o, "agentlist"))
+        .filter(js_sys::Array::is_array)
+        .map(|l| js_sys::Array::from(&l));
+    let found = list.and_then(|l| l.iter().find(|a| number(a, "num") == Some(num)));
+    found
+        .and_then(|a| string(&a, "name").or_else(|| string(&a, "username")))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ["Agent ", &crate::json::uint_string(num as u64)].concat())
 }
