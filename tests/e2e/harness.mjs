@@ -614,6 +614,8 @@ export function serializeInPage(arg) {
       case 1: {
         const el = node;
         const tag = el.localName;
+        // The engine's own overlay (agent pointer, outline) is never captured.
+        if (!isMirror && tag === 'glance-overlay') return null;
         // Scripts keep only `type` (PROTOCOL.md), so their data-gid is not compared either.
         const gid = tag === 'script' ? null : el.getAttribute('data-gid');
         checkGid(el, false);

@@ -4,6 +4,7 @@
 // Run: node --test tests/e2e/agent.test.mjs   (after `make build`)
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { AGENTS, E2E_DIR, loginKeyParams, sleep } from './harness.mjs';
 import { events, start, visitor, waitCount, waitEvent } from './events.mjs';
 import { suite } from './suite.mjs';
@@ -140,7 +141,7 @@ it('GLANCE.Agent: cancelLookup stops a waiting lookup with lookupCancelled', asy
 async function enableRC(s, v) {
   await s.agent.click(SEL.rc);
   const req = await waitEvent(v, 'rcrequested');
-  assert.deepEqual(req, {}, 'rcrequested carries only the accept/decline functions');
+  assert.deepEqual(req.agent, { ...AGNES, name: 'Agnes Agent' }, 'rcrequested names the agent');
   assert.deepEqual(await v.evaluate(() => [typeof window.__raw.rcrequested.accept, typeof window.__raw.rcrequested.decline]),
     ['function', 'function']);
   await v.evaluate(() => window.__raw.rcrequested.accept());
@@ -232,8 +233,21 @@ it('gestures: the agent highlights an element; the visitor gets outline and sees
   await s.agent.frameLocator('#glance-mirror').locator('#title').click();
   const outline = await waitEvent(v, 'outline');
   assert.equal(await idAt(v, outline.path), 'title');
-  // Drawn on the visitor's page (in the engine's overlay) ...
-  await until(v, () => document.querySelector('[data-glance-overlay]') !== null, null, 'the overlay');
+  // Drawn on the visitor's page (the engine's overlay, a closed shadow root): orange pixels on the
+  // outline's top edge around the heading ...
+  await until(v, () => document.querySelector('glance-overlay') !== null, null, 'the overlay');
+  const r = await v.evaluate(() => { const b = document.getElementById('title').getBoundingClientRect(); return { x: b.left, y: b.top, w: b.width }; });
+  const orange = async () => {
+    const png = PNG.sync.read(await v.screenshot({ clip: { x: Math.max(0, r.x - 8), y: Math.max(0, r.y - 8), width: r.w + 16, height: 8 } }));
+    let n = 0;
+    for (let i = 0; i < png.data.length; i += 4) {
+      if (Math.abs(png.data[i] - 245) < 40 && Math.abs(png.data[i + 1] - 166) < 40 && png.data[i + 2] < 110) n++;
+    }
+    return n;
+  };
+  let seen = 0;
+  for (let i = 0; i < 40 && seen < 20; i++) { seen = await orange(); if (seen < 20) await sleep(100); }
+  assert.ok(seen >= 20, `outline pixels on the visitor's screen: ${seen}`);
   // ... and never streamed to the agent.
   await sleep(300);
   assert.equal(s.framesContaining('data-glance-overlay').length, 0);
