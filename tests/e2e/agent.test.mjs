@@ -191,6 +191,14 @@ it('remote control: the visitor accepts, the agent clicks and types into a React
   assert.equal(await v.textContent('#echo'), 'Ada|pro|true|1');
   // The agent sees the result in the mirror.
   await s.mirrorMatches({ visitor: v });
+  // The agent follows a link: the next page says again that remote control is on.
+  await Promise.all([v.waitForURL(/tagged\.html\?from=rc/), mirror.locator('#next').click()]);
+  assert.deepEqual(await waitEvent(v, 'rcenabled'), { enabled: true });
+  await s.mirrorMatches({ visitor: v });
+  // The agent stops remote control (requestRC(false)): the visitor hears it.
+  await s.agent.click(SEL.rc);
+  await waitEvent(v, 'rcenabled', (e) => e.enabled === false);
+  await until(s.agent, () => document.body.dataset.rc === 'off', null, 'the viewer showing control ended');
 });
 
 it('remote control refusals: masked and password fields, javascript: links, and anything once the visitor revokes', async (s) => {

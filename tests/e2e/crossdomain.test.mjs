@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { E2E, sleep } from './harness.mjs';
+import { AGENTS_TOML, E2E, sleep } from './harness.mjs';
 
 let e2e, site, tmp;
 const hits = [];
@@ -34,7 +34,7 @@ before(async () => {
 masks = [".glance_masked"]
 trusted_domains = ["localhost", "127.0.0.1", "shop.test"]
 crossdomain_helpers = ["http://shop.test:${P}/helper.html"]
-`);
+${AGENTS_TOML}`);
   e2e = await E2E.start({ config, browserArgs: ['--host-resolver-rules=MAP shop.test 127.0.0.1, MAP evil.test 127.0.0.1'],
     ignoreDefaultArgs: ['--disable-popup-blocking'] });
   const tag = () => `<script id="glance-cobrowse" src="${e2e.server.base}/cobrowse/GlanceCobrowseLoader.js" data-groupid="1234" data-site="staging"></script>

@@ -42,6 +42,18 @@ export const AGENTS = {
   bob: { username: 'bob', password: 'bob-pass', name: 'Bob Builder' },
 };
 
+/** The agents' TOML of the test config, for suites that write their own server config. */
+export const AGENTS_TOML = `
+[agents.agnes]
+password = "${AGENTS.agnes.password}"
+name = "${AGENTS.agnes.name}"
+partnerid = ${PARTNER.id}
+partneruserid = "${AGENTS.agnes.partneruserid}"
+
+[partners.${PARTNER.id}]
+apikey = "${PARTNER.apikey}"
+`;
+
 /**
  * A login key as an integration's back end computes it: `$1$EXPIRES$SIG`, SIG the hex
  * HMAC-SHA256 of `PARTNERID:PARTNERUSERID:EXPIRES` under the partner's API key.
