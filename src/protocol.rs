@@ -509,6 +509,12 @@ pub enum AgentMsg {
         /// Request or stop.
         on: bool,
     },
+    /// The agent turns the visitor's accessibility features (screen-reader announcements of
+    /// gestures) on or off for the session.
+    A11y {
+        /// On or off.
+        on: bool,
+    },
     /// A remote-control action.
     Act(Act),
     /// Navigate the visitor: a relative or absolute URL, or `back`, `forward`, `refresh`.
@@ -1286,7 +1292,13 @@ mod tests {
             parse_agent(r#"{"t":"rc","on":true}"#).unwrap(),
             AgentMsg::Rc { on: true }
         );
+        assert_eq!(
+            parse_agent(r#"{"t":"a11y","on":false}"#).unwrap(),
+            AgentMsg::A11y { on: false }
+        );
         for bad in [
+            r#"{"t":"a11y"}"#,
+            r#"{"t":"a11y","on":"yes"}"#,
             r#"{"t":"act","id":-1,"type":"click","gid":7}"#,
             r#"{"t":"act","id":1,"type":"click"}"#,
             r#"{"t":"act","id":1,"type":"click","gid":4294967296}"#,

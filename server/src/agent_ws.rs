@@ -12,7 +12,7 @@
 //! resynchronized with a fresh snapshot instead of buffering without bound; an agent whose socket
 //! does not accept a frame within the send timeout is disconnected. Agents may send session
 //! messages (`msg`), pause or resume the session (`pause`) and send remote-control and guidance
-//! frames (`rc`, `act`, `nav`, `gesture`, `ptr`: see [`crate::remote`]; at most
+//! frames (`rc`, `a11y`, `act`, `nav`, `gesture`, `ptr`: see [`crate::remote`]; at most
 //! [`crate::remote::PTR_PER_WINDOW`] pointer frames a second are relayed, the rest dropped).
 //! Frames for this agent only (`actres`, `navres`) arrive on its direct queue.
 

@@ -23,6 +23,9 @@
 //! `nav` wait for its next page like session messages; an `act` is answered `actres` `missing`
 //! and `gesture`/`ptr` are dropped (they name nodes / positions of a page that is gone). The
 //! visitor's `actres`/`navres` go to the one agent they name (each agent has a direct queue).
+//! Agents' `a11y` turns the visitor's accessibility features on or off (the last one wins; off
+//! when the last agent leaves or the session ends): relayed like `rc` (only the latest one waits
+//! for a page), and in the `welcome` and the agents' `session` frames.
 //!
 //! Locking: the registry lock may be taken before a session lock, never the other way round.
 //! No lock is held across an `.await`.
@@ -247,6 +250,8 @@ struct Inner {
     rc: &'static str,
     /// The visitor's last pointer frame (for agents joining later).
     vptr: Option<String>,
+    /// Accessibility features on the visitor's page (an agent's `a11y`; the last one wins).
+    a11y: bool,
 }
 
 impl Inner {
@@ -305,6 +310,16 @@ impl Inner {
             }
             self.to_visitor.push_back(text);
         }
+    }
+
+    /// Sends an `a11y` frame now, or keeps it for the next page in place of an older one (the
+    /// visitor only needs the latest state; its `welcome` has it too).
+    fn send_a11y(&mut self, text: String) {
+        if self.visitor.is_none() || self.leaving {
+            // serde_json writes keys in order: `t` is the last one of this frame.
+            self.to_visitor.retain(|f| !f.ends_with(r#","t":"a11y"}"#));
+        }
+        self.send_or_keep(text);
     }
 
     /// True when the visitor is on a page whose nodes the mirror shows (actions can land).
@@ -423,6 +438,7 @@ impl Session {
             "ua": g.ua,
             "state": g.status().as_str(),
             "rc": g.rc_value(),
+            "a11y": g.a11y,
         })
     }
 
@@ -473,6 +489,7 @@ impl Session {
             "userstate": g.userstate,
             "takeover": takeover,
             "rc": g.rc == "accepted",
+            "a11y": g.a11y,
         })
         .to_string()
     }
@@ -772,6 +789,10 @@ impl Session {
             let m = json!({"t": "rc", "on": false, "agent": gone.who()}).to_string();
             g.send_or_keep(m);
         }
+        if g.agents.is_empty() && g.a11y {
+            g.a11y = false;
+            g.send_a11y(json!({"t": "a11y", "on": false, "agent": gone.who()}).to_string());
+        }
     }
 
     /// Handles a message agent `id` sent: a session message for the visitor, pause/resume, or
@@ -821,6 +842,14 @@ impl Session {
                     self.publish(&mut g, f.into());
                 }
                 g.send_or_keep(json!({"t": "rc", "on": on, "agent": who}).to_string());
+            }
+            AgentMsg::A11y { on } => {
+                if g.a11y != *on {
+                    g.a11y = *on;
+                    let s = self.session_json(&g);
+                    self.publish(&mut g, s.into());
+                }
+                g.send_a11y(json!({"t": "a11y", "on": on, "agent": who}).to_string());
             }
             AgentMsg::Act(a) => {
                 remote::check_act(a)?;
@@ -938,6 +967,7 @@ impl Session {
         }
         g.ended = true;
         g.rc = "off";
+        g.a11y = false;
         let ended = json!({"t": "ended", "reason": reason.as_str()}).to_string();
         self.publish(&mut g, ended.into());
         match reason {
@@ -1164,6 +1194,7 @@ impl Registry {
                 leaving: false,
                 rc: "off",
                 vptr: None,
+                a11y: false,
             }),
         });
         let welcome = session

@@ -603,6 +603,66 @@ async fn pointers_are_rate_limited_and_the_visitor_pointer_is_kept() {
 }
 
 #[tokio::test]
+async fn accessibility_is_relayed_kept_for_pages_and_reset() {
+    let s = start().await;
+    let (mut v, w) = visitor(&s.addr, "1234", Some("A11Y")).await;
+    assert_eq!(w["a11y"], false, "{w}");
+    let sid = w["sid"].as_str().expect("sid").to_string();
+    send_snap(&mut v).await;
+    let mut a = agent(&s.addr, "A11Y", "agnes").await;
+    assert_eq!(next_of(&mut a, "session").await["a11y"], false);
+    next_of(&mut a, "snap").await;
+    let mut b = agent(&s.addr, "A11Y", "bob").await;
+    next_of(&mut b, "snap").await;
+    // Agnes turns it on: the visitor is told who did, every agent gets the new session state.
+    send(&mut a, r#"{"t":"a11y","on":true}"#).await;
+    let f = next_of(&mut v, "a11y").await;
+    assert_eq!(
+        f,
+        json!({"t": "a11y", "on": true, "agent": {"username": "agnes",
+               "puid": "agnes@example.com", "num": 1, "name": "Agnes Agent"}})
+    );
+    for ag in [&mut a, &mut b] {
+        let sess = next_of(ag, "session").await;
+        assert_eq!(sess["a11y"], true, "{sess}");
+        assert_eq!(sess["state"], "active");
+    }
+    // Saying it again changes nothing for the agents.
+    send(&mut a, r#"{"t":"a11y","on":true}"#).await;
+    none_of(&mut b, "session", Duration::from_millis(200)).await;
+    // Between pages: the frames wait (only the latest one), and the next welcome says it.
+    send(&mut v, r#"{"t":"bye"}"#).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    send(&mut b, r#"{"t":"a11y","on":false}"#).await;
+    send(&mut a, r#"{"t":"a11y","on":true}"#).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut v2 = connect(&s.addr, "/ws/visitor").await;
+    send(&mut v2, &hello("1234", None, Some(&sid), "p-2")).await;
+    let w2 = recv(&mut v2).await;
+    assert_eq!(w2["a11y"], true, "{w2}");
+    let f = next_of(&mut v2, "a11y").await;
+    assert_eq!(
+        (f["on"].as_bool(), f["agent"]["num"].as_u64()),
+        (Some(true), Some(1))
+    );
+    none_of(&mut v2, "a11y", Duration::from_millis(200)).await;
+    // A late agent sees it in its first session frame.
+    let mut c = agent(&s.addr, "A11Y", "bob").await;
+    assert_eq!(next_of(&mut c, "session").await["a11y"], true);
+    // The last agent leaves: off, and the visitor is told.
+    drop((a, b, c));
+    let off = next_of(&mut v2, "a11y").await;
+    assert_eq!(off["on"], false, "{off}");
+    let mut d = agent(&s.addr, "A11Y", "agnes").await;
+    assert_eq!(next_of(&mut d, "session").await["a11y"], false);
+    // The session ends with it on: the agent is told the session ended.
+    send(&mut d, r#"{"t":"a11y","on":true}"#).await;
+    assert_eq!(next_of(&mut v2, "a11y").await["on"], true);
+    send(&mut d, r#"{"t":"end"}"#).await;
+    assert_eq!(next_of(&mut d, "ended").await["reason"], "agent");
+}
+
+#[tokio::test]
 async fn invalid_remote_control_input_closes_the_agent_socket() {
     let s = start().await;
     let (mut v, _) = visitor(&s.addr, "1234", Some("BADRC")).await;
@@ -615,6 +675,8 @@ async fn invalid_remote_control_input_closes_the_agent_socket() {
         r#"{"t":"act","id":1,"type":"key","gid":5,"key":"F12"}"#,
         r#"{"t":"act","id":1,"type":"click","gid":5,"x":7}"#,
         r#"{"t":"rc","on":"yes"}"#,
+        r#"{"t":"a11y"}"#,
+        r#"{"t":"a11y","on":1}"#,
         r#"{"t":"nav","url":5}"#,
         r#"{"t":"gesture","kind":"outline"}"#,
         r#"{"t":"gesture","kind":"draw","gid":1}"#,

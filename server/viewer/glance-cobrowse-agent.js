@@ -31,7 +31,7 @@
   var msgListeners = {};     // message name -> [fn]
   var states = {};           // lowercased event name -> latest data
   var userState = {};        // name -> value
-  var a11y = false;
+  var a11y = false;          // the session's accessibility features (the `accessibility` event)
 
   function warn(text) {
     try { console.warn('GLANCE.Cobrowse.Agent: ' + text); } catch (e) { /* no console */ }
@@ -88,6 +88,7 @@
 
   function record(name, data) {
     states[name] = data;
+    if (name === 'accessibility') a11y = !!data && data.enabled === true;
     if (name === 'userstate' && data && typeof data.name === 'string') {
       if (data.value === null || data.value === undefined) delete userState[data.name];
       else userState[data.name] = data.value;
@@ -131,6 +132,7 @@
       frameOrigin = (el.src && httpOrigin(el.src)) || scriptOrigin;
       states = {};
       userState = {};
+      a11y = false;
       // Ask for what the viewer already reported, in case it loaded before init().
       command('getState', []);
       el.addEventListener('load', function () {
@@ -220,11 +222,16 @@
       return Object.prototype.hasOwnProperty.call(userState, name) ? copy(userState[name]) : undefined;
     },
 
+    /**
+     * Turns the visitor's accessibility features on or off for the session (the visitor's screen
+     * reader reads what the agent highlights). accessibilityEnabled() follows once the session
+     * confirms it (the `accessibility` event).
+     */
     enableAccessibility: function (enable) {
-      a11y = enable === undefined ? true : !!enable;
-      command('enableAccessibility', [a11y]);
+      return command('enableAccessibility', [enable === undefined ? true : !!enable]);
     },
 
+    /** The session's accessibility state, as the viewer last reported it. */
     accessibilityEnabled: function () {
       return a11y;
     },

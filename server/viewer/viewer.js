@@ -12,8 +12,9 @@
 // /api/agent/auth, the glance_agent cookie, else a login form), the visitor's pointer (`vptr`),
 // the agent's pointer (`ptr`), remote control (the `rc` button; clicks / typing in the mirror
 // become `act` frames naming mirror gids; masked and password fields are refused here), the
-// Highlight tool (`gesture`), "Send visitor to" (`nav`), and the events / commands exchanged with
-// an embedding page (GLANCE.Cobrowse.Agent, glance-cobrowse-agent.js) or the GLANCE.Agent opener.
+// Highlight tool (`gesture`), the "Screen reader" switch (`a11y`), "Send visitor to" (`nav`), and
+// the events / commands exchanged with an embedding page (GLANCE.Cobrowse.Agent,
+// glance-cobrowse-agent.js) or the GLANCE.Agent opener.
 // The mirror never runs script: the listeners below run in this realm on the mirror documents
 // and cancel every default action (links never navigate the viewer).
 //
@@ -142,6 +143,7 @@
     rcStatus: $('glance-rc-status'),
     highlight: $('glance-highlight'),
     clear: $('glance-clear'),
+    a11y: $('glance-a11y'),
     notice: $('glance-notice'),
     vptr: $('glance-vptr'),
     outline: $('glance-outline'),
@@ -206,7 +208,7 @@
     visitorversion: '',
     pagemasked: false,
     lastNavUrl: null,
-    a11y: false,
+    a11y: false,           // the session's accessibility features (the server's session.a11y)
   };
   const gidOf = new WeakMap();     // Node -> gid
   const actWaiters = new Map();    // act id -> resolve({ok, reason}) (glanceViewer.act)
@@ -303,6 +305,7 @@
     pub.sy = S.sy;
     pub.resyncing = S.resyncing;
     pub.rc = Object.assign({}, S.rc);
+    pub.a11y = S.a11y;
     pub.you = S.you;
     pub.agents = S.agents;
   }
@@ -1431,6 +1434,7 @@
       if (!S.agentsFromServer) setAgents([S.you], 1);
     }
     if (m.rc && typeof m.rc === 'object') onRc(m.rc);
+    if (typeof m.a11y === 'boolean') onA11y(m.a11y);
     setState(st);
   }
 
@@ -2030,6 +2034,34 @@
     if (S.a11y && el) notice('Highlighted ' + describeEl(el));
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Accessibility features on the visitor's page (`a11y`): the visitor's screen reader reads the
+  // element the agent outlines. The state is the session's (any agent may switch it).
+
+  let a11yEmitted = null;
+  function onA11y(on) {
+    const was = S.a11y;
+    S.a11y = on;
+    ui.a11y.setAttribute('aria-pressed', String(on));
+    if (a11yEmitted !== null && on !== was) {
+      notice(on ? 'Screen reader support is on: the visitor\u2019s screen reader reads the elements you highlight.'
+        : 'Screen reader support is off.');
+    }
+    if (on !== a11yEmitted) {
+      a11yEmitted = on;
+      emit('accessibility', { enabled: on, service: 'cobrowse' });
+    }
+    publish();
+  }
+
+  /** Turns the visitor's accessibility features on or off (the session frame confirms it). */
+  function enableAccessibility(on) {
+    on = on === undefined ? true : !!on;
+    if (!send({ t: 'a11y', on })) { notice('Not connected.'); return false; }
+    return true;
+  }
+  ui.a11y.addEventListener('click', () => enableAccessibility(!S.a11y));
+
   function clearOutline() {
     send({ t: 'gesture', kind: 'clear' });
     S.outlineGid = 0;
@@ -2184,7 +2216,7 @@
       case 'navigate': navigate(args[0]); break;
       case 'leaveSession': leaveTo(args[0]); break;
       case 'requestRC': requestRC(args[0] === undefined ? true : !!args[0]); break;
-      case 'enableAccessibility': S.a11y = args[0] === undefined || !!args[0]; break;
+      case 'enableAccessibility': enableAccessibility(args[0] === undefined || !!args[0]); break;
       case 'getState':
         // The API script initialised late: the latest data of each event, without firing them.
         post(window.parent, parentOrigin, { glance_agent: { event: 'state', data: { events: Object.assign({}, lastEvents) } } });
@@ -2210,7 +2242,7 @@
     leaveSession: leaveTo,
     /** Outlines mirror element `gid` for the visitor (0: clear). */
     gesture(gid) { if (gid) outline(gid); else clearOutline(); },
-    enableAccessibility(on) { S.a11y = on === undefined || !!on; },
+    enableAccessibility,
     accessibilityEnabled() { return S.a11y; },
     getSessionState(name) { return lastEvents[name]; },
     parentOrigin,

@@ -1,7 +1,8 @@
 // Remote control in the page (imported by src/web/control.rs through wasm-bindgen): reading an
 // action's target for the Rust checks (src/rc.rs decides what is refused), applying clicks,
 // typing, field changes, keys and navigation the way a page's own code sees them, the agent's
-// outline and pointer overlay, and the visitor's pointer feed.
+// outline and pointer overlay, the accessible text of an outlined element, and the visitor's
+// pointer feed.
 //
 // The overlay is a host element with a closed shadow root (its styles stay inside), marked with
 // dom.js `hideNode`: the capture never walks it and its mutations never become diffs, so the
@@ -140,6 +141,37 @@ export function apply(cap, g, kind, value, key, fx, fy) {
   }
   el.dispatchEvent(new KeyboardEvent('keyup', o));
   return { ev: '' };
+}
+
+const LABEL_MAX = 200;
+const NO_TEXT = /^(script|style|noscript|template|textarea|select|input|option)$/;
+const SHOW = 1 | 4; // NodeFilter.SHOW_ELEMENT | SHOW_TEXT
+
+/**
+ * The text a screen reader announces for an element the agent outlines, as JSON text (undefined
+ * when there is none): its aria-label, alt or title, else its text (whitespace collapsed, at most 200 characters). '' for a masked element,
+ * one inside a mask, or a password field; the text of masked descendants and of form fields is
+ * left out (what is masked never leaves the capture, not even to the visitor's UI module).
+ */
+export function label(cap, el) {
+  try { const t = labelOf(cap, el); return t ? JSON.stringify(t) : undefined; } catch (_) { return undefined; }
+}
+function labelOf(cap, el) {
+  if (el === null || el.nodeType !== 1 || cap.isMasked(el) || cap.insideMask(el)) return '';
+  if (el.localName === 'input' && (String(el.type).toLowerCase() === 'password' || cap.everPassword.has(el))) return '';
+  let t = el.getAttribute('aria-label') || el.getAttribute('alt') || el.getAttribute('title') || '';
+  if (!t.trim() && !NO_TEXT.test(el.localName)) {
+    const skip = (n) => (n.nodeType === 3 ? 1 : NO_TEXT.test(n.localName) || cap.isMasked(n) ? 2 : 3);
+    const w = el.ownerDocument.createTreeWalker(el, SHOW, { acceptNode: skip });
+    const parts = [];
+    for (let n = w.nextNode(), i = 0, len = 0; n && i < 2000 && len < 2 * LABEL_MAX; n = w.nextNode(), i++) {
+      parts.push(n.data);
+      len += n.data.length;
+    }
+    t = parts.join(' ');
+  }
+  t = t.replace(/\s+/g, ' ').trim();
+  return t.length > LABEL_MAX ? t.slice(0, LABEL_MAX) : t;
 }
 
 /** An agent's URL resolved against the page, or '' when it does not parse. */

@@ -26,6 +26,10 @@ extern "C" {
         y: Option<f64>,
     ) -> Result<JsValue, JsValue>;
 
+    /// The accessible text of an outlined element as JSON text (undefined when masked, a
+    /// password, or none; never throws).
+    pub fn label(cap: &DomCapture, el: &JsValue) -> JsValue;
+
     /// An agent's URL resolved against the page ('' when it does not parse).
     #[wasm_bindgen(js_name = resolveUrl, catch)]
     pub fn resolve_url(url: &str) -> Result<String, JsValue>;

@@ -134,6 +134,10 @@ pub struct Inner {
     stated: bool,
     /// Remote-control consent (see [`crate::rc`]).
     rc: RemoteControl,
+    /// Accessibility features are on (an agent's `a11y`, or the welcome's).
+    a11y: bool,
+    /// The `accessibility` event was emitted on this page for the current state.
+    a11y_told: bool,
     /// A navigation waiting for the visitor's `confirm` answer.
     pending_nav: Option<wire::Nav>,
     /// The agent's marks on the page (outline, pointers), once shown.
@@ -272,6 +276,8 @@ impl Handle {
                 pause_dirty: false,
                 stated: false,
                 rc: RemoteControl::default(),
+                a11y: false,
+                a11y_told: false,
                 pending_nav: None,
                 overlay: None,
                 pointer_feed: None,
@@ -351,6 +357,7 @@ impl Inner {
                     .bool("connected", self.phase == Phase::Live)
                     .bool("active", self.phase != Phase::Standby)
                     .bool("rc", self.rc.enabled())
+                    .bool("accessibility", self.a11y)
                     .raw("agents", &self.agents)
                     .raw("userstate", &state.finish())
                     .finish()
@@ -770,13 +777,16 @@ impl Inner {
                 userstate,
                 takeover,
                 rc,
+                a11y,
             } => {
                 if self.on_welcome(key, sid, masks, agents) {
                     self.rc_welcome(rc);
+                    self.set_a11y(a11y);
                     self.after_welcome(paused, userstate, takeover, last);
                 }
             }
             ServerMsg::Rc(on, agent) => self.on_rc(on, &agent),
+            ServerMsg::A11y(on) => self.set_a11y(on),
             ServerMsg::Act(act) => self.on_act(act),
             ServerMsg::Nav(nav) => self.on_nav(nav),
             ServerMsg::Gesture(kind, gid, agent) => self.on_gesture(&kind, gid, &agent),

@@ -1,6 +1,7 @@
 //! Browser tests of remote control (wasm-bindgen-test in headless Chromium): the whole engine
 //! against a fake `WebSocket` (what it sends, the events it emits), a React-style controlled
-//! input, the refusals, navigation, gestures and the overlay staying out of the capture.
+//! input, the refusals, navigation, gestures, accessibility (events, state, outline labels
+//! without masked text) and the overlay staying out of the capture.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -596,4 +597,129 @@ async fn a_capture_stopped_as_its_snapshot_starts_stays_stopped() {
     );
     assert!(cap.collect().expect("collect").is_null());
     js("document.getElementById('rc-after-stop').remove();");
+}
+
+/// Accessibility features: the `accessibility` event (on a change, once per page while on, off
+/// at the end), `getSessionState().accessibility`, and the `outline` event's `accessibility` and
+/// `label` (the element's accessible text, nothing of a masked element or a password).
+#[wasm_bindgen_test]
+async fn accessibility_events_state_and_outline_labels() {
+    js(PAGE);
+    js(
+        r#"document.getElementById('rc-fixture').insertAdjacentHTML('beforeend', `
+      <button id="a-btn" aria-label="Pay now">$</button>
+      <div id="a-text">  Total:
+        <b>42</b> <span class="glance_masked">4111-secret</span> EUR <textarea>draft</textarea></div>
+      <div class="glance_masked" id="a-mask" aria-label="Card number"><span>4111</span></div>
+      <img id="a-img" alt="Shop logo" src="data:,">
+      <p id="a-long">${'word '.repeat(100)}</p>`);"#,
+    );
+    js(FAKE_WS);
+    let emit = js_sys::Function::new_with_args("n, p", "window.__ev.push([n, p]);");
+    let engine = super::Engine::new(
+        r#"{"groupid":"a11y-test","ws":"ws://fake.test","cookietype":"ls"}"#,
+        emit,
+    )
+    .expect("engine");
+    engine.start_session("{}");
+    sleep(400).await;
+    let welcome = |a11y: bool| {
+        recv(
+            &[
+                r#"{"t":"welcome","key":"A1","sid":"S-a11y","masks":[".glance_masked"],"rc":false,"a11y":"#,
+                if a11y { "true" } else { "false" },
+                "}",
+            ]
+            .concat(),
+        )
+    };
+    welcome(false);
+    sleep(500).await;
+    let named = |ev: Vec<(String, JsValue)>, name: &str| -> Vec<String> {
+        ev.into_iter()
+            .filter(|e| e.0 == name)
+            .map(|e| json(&e.1))
+            .collect()
+    };
+    assert!(named(take_events(), "accessibility").is_empty());
+    let state = |e: &super::Engine| get(&e.get_session_state(), "accessibility").as_bool();
+    assert_eq!(state(&engine), Some(false));
+    let outline = |id: &str| {
+        recv(
+            &[
+                "{\"t\":\"gesture\",\"kind\":\"outline\",\"gid\":",
+                &gid(id),
+                ",",
+                AGENT,
+                "}",
+            ]
+            .concat(),
+        );
+        let ev = take_events();
+        let o = ev.iter().find(|e| e.0 == "outline").expect("outline event");
+        (
+            get(&o.1, "accessibility").as_bool(),
+            get(&o.1, "label").as_string(),
+        )
+    };
+    // Off: no label.
+    assert_eq!(outline("a-btn"), (None, None));
+
+    // An agent turns it on: one event, the state says it; repeating it changes nothing.
+    recv(&["{\"t\":\"a11y\",\"on\":true,", AGENT, "}"].concat());
+    assert_eq!(
+        named(take_events(), "accessibility"),
+        [r#"{"enabled":true}"#]
+    );
+    assert_eq!(state(&engine), Some(true));
+    recv(&["{\"t\":\"a11y\",\"on\":true,", AGENT, "}"].concat());
+    assert!(take_events().is_empty());
+
+    // Labels: aria-label, alt, the text without masked descendants or fields, at most 200.
+    assert_eq!(outline("a-btn"), (Some(true), Some("Pay now".into())));
+    assert_eq!(outline("a-img"), (Some(true), Some("Shop logo".into())));
+    assert_eq!(
+        outline("a-text"),
+        (Some(true), Some("Total: 42 EUR".into()))
+    );
+    let long = outline("a-long").1.unwrap_or_default();
+    assert_eq!(long.len(), 200);
+    assert!(long.starts_with("word word"));
+    // Masked elements and passwords give nothing, not even their aria-label.
+    assert_eq!(outline("a-mask"), (Some(true), None));
+    js("document.getElementById('rc-pw').setAttribute('aria-label', 'Password');");
+    assert_eq!(outline("rc-pw"), (Some(true), None));
+
+    // A reconnect's welcome that still says on: no new event; one that says off: off.
+    welcome(true);
+    sleep(50).await;
+    assert!(named(take_events(), "accessibility").is_empty());
+    welcome(false);
+    sleep(50).await;
+    assert_eq!(
+        named(take_events(), "accessibility"),
+        [r#"{"enabled":false}"#]
+    );
+    assert_eq!(state(&engine), Some(false));
+    recv(&["{\"t\":\"a11y\",\"on\":true,", AGENT, "}"].concat());
+    take_events();
+
+    // The session ends: off.
+    engine.stop_session();
+    assert_eq!(
+        named(take_events(), "accessibility"),
+        [r#"{"enabled":false}"#]
+    );
+    // A new session whose welcome says on: told again.
+    engine.start_session("{}");
+    sleep(400).await;
+    welcome(true);
+    sleep(50).await;
+    assert_eq!(
+        named(take_events(), "accessibility"),
+        [r#"{"enabled":true}"#]
+    );
+    assert_eq!(state(&engine), Some(true));
+    engine.stop_session();
+    js("window.WebSocket = window.__realWS; document.getElementById('rc-fixture').remove();");
 }

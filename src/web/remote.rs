@@ -1,8 +1,9 @@
 //! Remote control and agent guidance on the visitor's page: the consent flow (`rc` frames,
 //! `rcrequested`/`rcaccepted`/`rcdeclined`/`rcenabled`, `disableRC()`), agents' actions (checked
 //! by [`crate::rc`], applied by `control.js`, answered with `actres`, announced with `rcevent`),
-//! navigation (`confirm`, `navigation`, `navres`), gestures (`outline`) and pointers (the
-//! agent's `ptr`, the visitor's `vptr`).
+//! navigation (`confirm`, `navigation`, `navres`), gestures (`outline`, with the outlined
+//! element's accessible text while accessibility features are on: `accessibility`), and pointers
+//! (the agent's `ptr`, the visitor's `vptr`).
 //!
 //! Whatever runs page code (a click, typing, a navigation) is deferred until the engine's state
 //! is released (see [`Inner::defer`]): the page's handlers may call the visitor API.
@@ -106,12 +107,25 @@ impl Inner {
         }
     }
 
-    /// Session end: control off (`rcenabled` `{enabled:false}` if it was on), marks removed,
-    /// a navigation waiting for the visitor dropped.
+    /// An agent's `a11y`, or a welcome's: `accessibility` `{enabled}` when it changes, and once
+    /// on each page where it is on.
+    pub(super) fn set_a11y(&mut self, on: bool) {
+        if on != self.a11y || (on && !self.a11y_told) {
+            self.a11y = on;
+            self.a11y_told = true;
+            self.event("accessibility", enabled_payload(on));
+        }
+    }
+
+    /// Session end: control and accessibility features off (`rcenabled` / `accessibility`
+    /// `{enabled:false}` if they were on), marks removed, a navigation waiting for the visitor
+    /// dropped.
     pub(super) fn rc_teardown(&mut self) {
         if self.rc.end() {
             self.event("rcenabled", enabled_payload(false));
         }
+        self.set_a11y(false);
+        self.a11y_told = false;
         self.pending_nav = None;
         self.drop_overlay();
     }
@@ -298,12 +312,19 @@ impl Inner {
         if let Some(o) = &self.overlay {
             let _ = o.outline(&el);
         }
-        let payload = Obj::new()
+        let mut payload = Obj::new()
             .num("gid", gid)
             .str("path", &gid_path(gid))
-            .raw("agent", &agent.json())
-            .finish();
-        self.event("outline", payload);
+            .raw("agent", &agent.json());
+        if self.a11y {
+            // What the visitor's UI announces (nothing of a masked element or a password):
+            // `label` is JSON text from `control.js`, absent when there is none.
+            payload = payload.raw("accessibility", "true");
+            if let Some(l) = control::label(cap, &el).as_string() {
+                payload = payload.raw("label", &l);
+            }
+        }
+        self.event("outline", payload.finish());
     }
 
     /// A `ptr` frame: an agent's pointer shown (labelled with its name) or hidden.

@@ -99,7 +99,11 @@ pub enum ServerMsg {
         takeover: bool,
         /// Remote control is enabled for the session.
         rc: bool,
+        /// Accessibility features are on for the session.
+        a11y: bool,
     },
+    /// An agent turned accessibility features on (`true`) or off.
+    A11y(bool),
     /// An agent asks for remote control (`true`) or stops it.
     Rc(bool, Agent),
     /// An agent's action (remote control).
@@ -288,8 +292,10 @@ pub fn server_msg(text: &str) -> Option<ServerMsg> {
                 userstate: entries(&get(&o, "userstate")),
                 takeover: flag(&o, "takeover"),
                 rc: flag(&o, "rc"),
+                a11y: flag(&o, "a11y"),
             }
         }
+        "a11y" => ServerMsg::A11y(get(&o, "on").as_bool()?),
         "rc" => ServerMsg::Rc(get(&o, "on").as_bool()?, agent(&o)),
         "act" => ServerMsg::Act(Act {
             id: number(&o, "id")?,

@@ -1,6 +1,7 @@
 // The agent side end to end: the browser agent SDK (GLANCE.Agent) looks a session up and opens the
 // viewer; remote control of a real React form; refusals; navigation with confirm; gestures; the
-// embedding API (GLANCE.Cobrowse.Agent) with session messages.
+// Screen reader switch (accessibility); the embedding API (GLANCE.Cobrowse.Agent) with session
+// messages.
 // Run: node --test tests/e2e/agent.test.mjs   (after `make build`)
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -260,6 +261,39 @@ it('gestures: the agent highlights an element; the visitor gets outline and sees
   await sleep(300);
   assert.equal(s.framesContaining('data-glance-overlay').length, 0);
   await s.mirrorMatches({ visitor: v });
+});
+
+it('accessibility: the viewer\'s Screen reader switch; the visitor gets accessibility and labelled outlines, on every page', async (s) => {
+  const { v } = await reactVisitor(s);
+  await s.openAgent();
+  await s.mirrorMatches({ visitor: v });
+  assert.equal((await visitor(v, 'getSessionState')).accessibility, false);
+  await s.agent.click('#glance-a11y');
+  assert.deepEqual(await waitEvent(v, 'accessibility'), { enabled: true });
+  await until(s.agent, () => document.getElementById('glance-a11y').getAttribute('aria-pressed') === 'true', null, 'the switch pressed');
+  assert.equal((await visitor(v, 'getSessionState')).accessibility, true);
+  // The highlighted element comes with its text for the visitor's screen reader ...
+  await s.agent.click(SEL.highlight);
+  await s.agent.frameLocator('#glance-mirror').locator('#title').click();
+  const o = await waitEvent(v, 'outline');
+  assert.equal(await idAt(v, o.path), 'title');
+  assert.equal(o.accessibility, true);
+  assert.equal(o.label, 'Checkout');
+  // ... but nothing of a masked field or a password.
+  for (const id of ['card', 'pass']) {
+    const g = Number(await v.evaluate((i) => document.getElementById(i).getAttribute('data-gid'), id));
+    await s.agent.evaluate((gid) => window.glanceViewer.gesture(gid), g);
+    const m = await waitEvent(v, 'outline', (e) => e.gid === g);
+    assert.equal(m.accessibility, true);
+    assert.equal(m.label, undefined, id);
+  }
+  // The next page is told at once; the switch turns it off.
+  await Promise.all([v.waitForNavigation(), v.click('#next')]);
+  assert.deepEqual(await waitEvent(v, 'accessibility'), { enabled: true });
+  await s.agent.click('#glance-a11y');
+  assert.deepEqual(await waitEvent(v, 'accessibility', (e) => e.enabled === false), { enabled: false });
+  await until(s.agent, () => document.getElementById('glance-a11y').getAttribute('aria-pressed') === 'false', null, 'the switch released');
+  assert.equal((await visitor(v, 'getSessionState')).accessibility, false);
 });
 
 it('GLANCE.Cobrowse.Agent in an embedding console: events, session messages, navigate with confirm, requestRC', async (s) => {

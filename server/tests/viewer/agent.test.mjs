@@ -102,7 +102,7 @@ async function fakeAgentSocket(target, onConnect) {
   f.send = (o) => f.ws.send(JSON.stringify(o));
   f.sessionStart = (ws, extra) => {
     ws.send(JSON.stringify({ t: 'session', key: 'K1', url: 'http://shop.test/x', title: 'Shop', ua: UA,
-      state: 'active', you: AGNES, rc: { enabled: false, state: 'off' }, ...extra }));
+      state: 'active', you: AGNES, rc: { enabled: false, state: 'off' }, a11y: false, ...extra }));
     ws.send(JSON.stringify({ t: 'snap', page: 'p1', seq: 1, url: 'http://shop.test/x', base: 'http://shop.test/',
       vw: 1600, vh: 900, sx: 0, sy: 50, nodes: wireRecords(PAGE, 0) }));
   };
@@ -544,13 +544,34 @@ test('embedding API: late init gets the state; the viewer ignores commands from 
   await page.evaluate(() => GLANCE.Cobrowse.Agent.requestRC(true));
   await f.waitFor((m) => m.t === 'rc' && m.on === true, 'rc from the parent');
 
-  // Accessibility: the element the agent outlines is announced in the live region.
+  // Accessibility: the command sends `a11y`; the state follows the session's `a11y`.
+  assert.deepEqual(await page.evaluate(() => GLANCE.Cobrowse.Agent.getSessionState('accessibility')),
+    { enabled: false, service: 'cobrowse' });
   await page.evaluate(() => GLANCE.Cobrowse.Agent.enableAccessibility(true));
-  assert.equal(await page.evaluate(() => GLANCE.Cobrowse.Agent.accessibilityEnabled()), true);
-  await until(viewerFrame, () => window.glanceViewer.accessibilityEnabled());
+  assert.deepEqual(await f.waitFor((m) => m.t === 'a11y', 'a11y'), { t: 'a11y', on: true });
+  assert.equal(await page.evaluate(() => GLANCE.Cobrowse.Agent.accessibilityEnabled()), false, 'not before the server says so');
+  await page.evaluate(() => GLANCE.Cobrowse.Agent.addEventListener('accessibility', (d) => { window.a11yEvents = (window.a11yEvents || []).concat([d]); }));
+  f.send({ t: 'session', key: 'K1', url: 'http://shop.test/x', state: 'active', rc: { enabled: false, state: 'off' }, a11y: true });
+  await until(page, () => GLANCE.Cobrowse.Agent.accessibilityEnabled());
+  assert.deepEqual(await page.evaluate(() => window.a11yEvents), [{ enabled: true, service: 'cobrowse' }]);
+  assert.equal(await viewerFrame.evaluate(() => window.glanceViewer.accessibilityEnabled()), true);
+  assert.equal(await viewerFrame.getAttribute('#glance-a11y', 'aria-pressed'), 'true');
+  // A session frame repeating it fires nothing.
+  f.send({ t: 'session', key: 'K1', url: 'http://shop.test/x', state: 'active', a11y: true });
+  await sleep(100);
+  assert.equal(await page.evaluate(() => window.a11yEvents.length), 1);
+  // The element the agent outlines is also announced to the agent in the live region.
   await viewerFrame.evaluate(() => window.glanceViewer.gesture(6));
   await until(viewerFrame, () => document.getElementById('glance-notice').textContent === 'Highlighted <button> \u201cBuy\u201d');
   assert.equal(await viewerFrame.getAttribute('#glance-notice', 'aria-live'), 'polite');
+  // The toolbar switch turns it off (another agent could too: the session frame decides).
+  await viewerFrame.click('#glance-a11y');
+  assert.deepEqual(await f.waitFor((m) => m.t === 'a11y' && m.on === false, 'a11y off'), { t: 'a11y', on: false });
+  f.send({ t: 'session', key: 'K1', url: 'http://shop.test/x', state: 'active', a11y: false });
+  await until(page, () => !GLANCE.Cobrowse.Agent.accessibilityEnabled());
+  assert.equal(await viewerFrame.getAttribute('#glance-a11y', 'aria-pressed'), 'false');
+  assert.deepEqual(await page.evaluate(() => window.a11yEvents.at(-1)), { enabled: false, service: 'cobrowse' });
+  assert.match(await viewerFrame.textContent('#glance-notice'), /Screen reader support is off/);
 
   // A dropped connection is shown on the mirror until the socket is back.
   await f.ws.close({ code: 1011, reason: 'test drop' });

@@ -7,7 +7,8 @@
 (function () {
   const EVENTS = ['sessionstarting', 'sessionstart', 'sessioncontinue', 'sessionend', 'leavesession',
     'statereceived', 'error', 'agents', 'connection', 'sessionpaused', 'focus', 'blur',
-    'rcrequested', 'rcaccepted', 'rcdeclined', 'rcenabled', 'rcevent', 'confirm', 'navigation', 'outline'];
+    'rcrequested', 'rcaccepted', 'rcdeclined', 'rcenabled', 'rcevent', 'confirm', 'navigation', 'outline',
+    'accessibility'];
   const q = new URLSearchParams(location.search);
   window.__events = [];
   window.__messages = [];
