@@ -1,5 +1,6 @@
 /* Glance Cobrowse loader: reads the script/meta tag config, exposes GLANCE.Cobrowse.Visitor and
- * loads the wasm engine asynchronously. Classic ES2020 script, no dependencies, defines only
+ * loads the wasm engine asynchronously; the default visitor UI (GlanceCobrowseUI.js) only when
+ * first needed and never with data-ui="custom". Classic ES2020 script, no dependencies, defines only
  * window.GLANCE. Under Node (no window) it exports { boot } instead, for tests.
  * Contract: docs/PROTOCOL.md ("Engine <-> loader"). Ships to every page: keep it small. */
 (function (W) {
@@ -20,6 +21,8 @@
 
     const listeners = Object.create(null), msgListeners = Object.create(null);
     let queue = [], engine = null, failed = null, held = null;
+    // data-ui="custom": the page's events are held until setUIReady() (see `uiHold`).
+    let uiHold = null;
     const err = (m) => con.error(P + m);
     const msg = (e) => String(e && e.message || e);
 
@@ -29,7 +32,13 @@
       try {
         if (name === 'sessioncontinue' && cfg.groupid) group().catch(() => {});
         if (held) return void held.push([name, payload]);
+        if (uiHold) {
+          // A page that never calls setUIReady() still gets its events, 5 s late, with a warning.
+          if (!uiHold.length) setTimeout(() => { if (uiHold) { con.warn(P + 'data-ui="custom" but setUIReady() was not called; delivering events'); V.setUIReady(); } }, 5000);
+          return void uiHold.push([name, payload]);
+        }
         if (ASK[name]) payload = answerable(name, payload);
+        if (ui) ui.event(name, payload, !!(listeners[name] || []).length);
         const m = name === 'sessionmessage' && payload;
         const fs = m ? (msgListeners[m.name] || []).map((f) => () => f(m.name, m.data)) : [];
         for (const f of (listeners[name] || []).slice()) fs.push(() => f(payload));
@@ -59,19 +68,21 @@
         api(ASK[name], ok);
       };
       p = Object.assign({}, p, { accept: answer(true), decline: answer(false) });
-      if (!(listeners[name] || []).length && cfg.ui !== 'custom') {
-        setTimeout(() => {
-          let ok = false;
-          const who = (p.agent && p.agent.name) || 'The support agent';
-          try {
-            ok = win.confirm(name === 'confirm' ? who + ' wants to take you to ' + p.url + '. Go there?'
-              : who + ' asks to click and type on this page for you (never in passwords or masked fields). ' +
-                'You can take control back at any time. Allow?');
-          } catch (e) { /* no dialogs */ }
-          (ok ? p.accept : p.decline)();
-        }, 0);
-      }
+      // The default UI module asks (ui.event); the browser's confirm only when it failed to load.
+      if (!(listeners[name] || []).length && ui && ui.failed) askPlain(name, p);
       return p;
+    }
+    function askPlain(name, p) {
+      setTimeout(() => {
+        let ok = false;
+        const who = (p.agent && p.agent.name) || 'The support agent';
+        try {
+          ok = win.confirm(name === 'confirm' ? who + ' wants to take you to ' + p.url + '. Go there?'
+            : who + ' asks to click and type on this page for you (never in passwords or masked fields). ' +
+              'You can take control back at any time. Allow?');
+        } catch (e) { /* no dialogs */ }
+        (ok ? p.accept : p.decline)();
+      }, 0);
     }
     const add = (map, n, f) => { const l = map[n] = map[n] || []; if (typeof f == 'function' && !l.includes(f)) l.push(f); };
     const remove = (map, n, f) => { const l = map[n] || [], i = l.indexOf(f); if (i >= 0) l.splice(i, 1); };
@@ -118,12 +129,19 @@
       addSessionMessageListener: (n, f) => add(msgListeners, n, f),
       removeSessionMessageListener: (n, f) => remove(msgListeners, n, f),
       // Carries the session to the group's other domains (see crossDomain below); never rejects.
-      crossDomain: (p) => xdRun || (xdRun = crossDomain(p).finally(() => { xdRun = null; }))
+      crossDomain: (p) => xdRun || (xdRun = crossDomain(p).finally(() => { xdRun = null; })),
+      // data-ui="custom": the page's UI is ready; events held until now are delivered (no-op otherwise).
+      setUIReady() {
+        const h = uiHold;
+        uiHold = null;
+        if (h) for (const [n, p] of h) emit(n, p);
+      }
     };
     const UI = C.VisitorUI = C.VisitorUI || {};
     // Default terms prompt (the browser's confirm dialog); a custom UI may replace VisitorUI.showTerms.
     if (!UI.showTerms) {
       UI.showTerms = (p) => {
+        if (ui && !ui.failed) return ui.call('showTerms', p);
         let ok = false;
         try { ok = win.confirm('Share this browser tab with a support agent? They will see this page ' +
           '(never passwords or masked fields) until you end the session.'); } catch (e) { /* no dialogs */ }
@@ -133,6 +151,7 @@
     // Default cross-domain prompt: Yes / No in the page; "Yes" is a click, so the helper popup opens.
     if (!UI.promptCrossDomain) {
       UI.promptCrossDomain = (p) => {
+        if (ui && !ui.failed) return ui.call('promptCrossDomain', p);
         try {
           if (doc.getElementById('glance_xd_prompt')) return;
           const d = doc.createElement('div'), t = doc.createElement('p'), no = doc.createElement('button'), yes = no.cloneNode();
@@ -172,7 +191,9 @@
       cookietype: (a('cookietype') || 'normal').toLowerCase(),
       cookiedomain: a('cookiedomain'),
       startpaused: /^(1|true)$/.test(a('startpaused')),
-      ui: a('ui') === 'custom' ? 'custom' : 'default',
+      // "custom" (and the documented "omit"): no default UI module, no skin, no dialogs.
+      ui: /^(custom|omit)$/i.test(a('ui') || '') ? 'custom' : 'default',
+      lang: a('lang'),
       video: a('video'),
       visitorid: a('visitorid'),
       presence: a('presence'),
@@ -207,6 +228,11 @@
           'inside: data-inputevents=\'{"ctrl-13":"startSession"}\'');
       }
     }
+
+    // The default visitor UI (GlanceCobrowseUI.js, an ES module), loaded on first need; with
+    // data-ui="custom" there is none and events wait for setUIReady().
+    const ui = cfg.ui === 'custom' ? null : uiProxy();
+    if (!ui && cfg.groupid) uiHold = [];
 
     // ---- cross-domain hand-off: a token in the fragment (#glance_xd=T) is removed from the URL and
     // the history entry before anything else, then redeemed (the server checks this page's Origin).
@@ -274,7 +300,9 @@
         what = wasm;
         const exp = await mod.default({ module_or_path: wasm });
         wasmMemory = exp && exp.memory;
+        if (ui) ui.engineModule(mod);
       } catch (e) {
+        if (ui) ui.engineModule(null);
         return fail('could not load ' + what + ': ' + msg(e), { code: 'SCRIPT_NOT_LOADED', msg: msg(e), params: { script: what } });
       }
       // The engine starts once the document is parsed: the page's own scripts have added their
@@ -497,6 +525,68 @@
         if (!/^https?:\/\//i.test(d)) return d.toLowerCase() === u.hostname;
         try { return new URL(d).origin === o; } catch (e) { return false; }
       });
+    }
+
+    // The loader's side of the default UI. Events are kept from the first one that needs the UI
+    // (a session, a question) until the module is there; `call`s too. `hide(node)` marks the UI's
+    // host with the engine's hideNode; nodes handed over before the wasm is in are marked as soon
+    // as it is, before the engine (and so any capture) exists. If the module cannot be loaded,
+    // `failed` is set and the plain fallbacks (window.confirm, the in-page prompt) are used.
+    function uiProxy() {
+      const NEED = /^(sessionstarting|sessionstart|sessioncontinue|rcrequested|confirm|addguestrequested)$/;
+      let mod = null, pending = null, mark = null, toHide = [], wasmDone;
+      const wasmIn = new Promise((r) => { wasmDone = r; });
+      const p = {
+        failed: false,
+        engineModule(m) {
+          try { mark = m && m.Engine && m.Engine.hideNode ? (n) => m.Engine.hideNode(n) : null; } catch (e) { mark = null; }
+          p.masked = (el) => { try { return !m || !!m.Engine.maskedNode(el); } catch (e) { return true; } };
+          if (mark) for (const n of toHide) try { mark(n); } catch (e) { /* */ }
+          toHide = [];
+          wasmDone();
+        },
+        // The UI says nothing about an element unless the engine says it is not masked.
+        masked: () => true,
+        event(name, payload, pageListens) {
+          if (p.failed) return;
+          if (mod) return deliver(() => mod.event(name, payload, pageListens));
+          if (!pending && !NEED.test(name)) return;
+          start().push(['event', name, payload, pageListens]);
+        },
+        call(what, arg) { if (mod) deliver(() => mod[what](arg)); else start().push(['call', what, arg]); }
+      };
+      function deliver(f) { try { f(); } catch (e) { con.error(P + 'visitor UI failed', e); } }
+      function start() {
+        if (pending) return pending;
+        pending = [];
+        const url = cfg.scriptserver + '/GlanceCobrowseUI.js';
+        Promise.resolve().then(() => importer(url)).then((m) => {
+          if (!m || typeof m.mount != 'function') throw new Error('not the UI module');
+          mod = m.mount({
+            win, cfg, Visitor: V,
+            skins: cfg.scriptserver + '/skins/',
+            // Resolves once `node` is marked (or the engine is known not to load).
+            hide: (node) => { if (mark) mark(node); else toHide.push(node); return wasmIn; },
+            masked: (el) => p.masked(el),
+            session: () => V.getSessionState()
+          });
+          if (!mod) throw new Error('mount failed');
+        }).catch((e) => {
+          p.failed = true;
+          con.warn(P + 'default visitor UI unavailable (' + msg(e) + '); using the browser\'s dialogs');
+        }).then(() => {
+          const q = pending;
+          pending = [];
+          for (const [k, n, a, l] of q) {
+            if (mod) deliver(k === 'call' ? () => mod[n](a) : () => mod.event(n, a, l));
+            // Without the module, questions still waiting are asked the plain way.
+            else if (k === 'call') deliver(() => UI[n](a));
+            else if (ASK[n] && !l) askPlain(n, a);
+          }
+        });
+        return pending;
+      }
+      return p;
     }
 
     function fail(m, ev) {

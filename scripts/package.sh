@@ -20,15 +20,17 @@ OUT="${PACKAGE_OUT:-dist/package}"
 NAME="glance-cobrowse-$VERSION"
 DIR="$OUT/$NAME"
 rm -rf "$DIR" "$OUT/$NAME.tar.gz"
-mkdir -p "$DIR/cobrowse/skins/staging" "$DIR/cobrowse/skins/production"
+mkdir -p "$DIR/cobrowse/skins"
 
 # The loader is named with its version (GlanceCobrowseLoader_<version>M.js, as the product's packages).
 cp "$SRC/GlanceCobrowseLoader.js" "$DIR/cobrowse/GlanceCobrowseLoader_${VERSION}M.js"
 cp "$SRC/GlanceCobrowseInvokeVisitor.js" "$SRC/glance_cobrowse.js" "$SRC/glance_cobrowse_bg.wasm" "$DIR/cobrowse/"
+# The default visitor UI (loaded by the loader on first need) and its skin: default.css, the texts,
+# and groups/<groupid>/<site>/ where a customer puts its own skin.css and texts.<lang>.json.
+[ -f "$SRC/GlanceCobrowseUI.js" ] && cp "$SRC/GlanceCobrowseUI.js" "$DIR/cobrowse/"
 [ -d "$SRC/snippets" ] && cp -R "$SRC/snippets" "$DIR/cobrowse/"
-for site in staging production; do
-  cp skins/default.css skins/texts.en.json "$DIR/cobrowse/skins/$site/"
-done
+cp skins/default.css skins/texts.*.json skins/README.md "$DIR/cobrowse/skins/"
+mkdir -p "$DIR/cobrowse/skins/groups"
 sed "s/@VERSION@/$VERSION/g" loader/package/GlanceCobrowseHelper.html >"$DIR/cobrowse/GlanceCobrowseHelper.html"
 sed "s/@VERSION@/$VERSION/g" loader/package/README.md >"$DIR/README.md"
 

@@ -7,6 +7,15 @@ use wasm_bindgen::JsCast;
 
 use super::engine::Handle;
 
+#[wasm_bindgen(module = "/src/web/dom.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = hideNode, catch)]
+    fn dom_hide_node(n: &JsValue) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = maskedNode)]
+    fn dom_masked_node(n: &JsValue) -> bool;
+}
+
 /// The visitor engine, one per page.
 #[wasm_bindgen]
 pub struct Engine {
@@ -48,6 +57,22 @@ impl Engine {
     pub fn start_session(&self, params_json: &str) {
         let key = super::wire::session_key(params_json);
         self.handle.run(|i| i.start(key));
+    }
+
+    /// Marks a node as the visitor UI's own (static; callable before an engine exists): the
+    /// capture never sends it, nor the mutations inside it. Anything that is not a node is ignored.
+    #[wasm_bindgen(js_name = hideNode)]
+    pub fn hide_node(node: &JsValue) {
+        if node.is_object() {
+            let _ = dom_hide_node(node);
+        }
+    }
+
+    /// True when `el` is masked (or inside a masked element) for the running capture, or when no
+    /// capture runs: the visitor UI never describes such an element (static).
+    #[wasm_bindgen(js_name = maskedNode)]
+    pub fn masked_node(el: &JsValue) -> bool {
+        dom_masked_node(el)
     }
 
     /// `stopSession()`.

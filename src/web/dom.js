@@ -96,6 +96,14 @@ let anyHidden = false;
 /** Marks `n` as the engine's own: the capture never sends it nor the mutations it causes. */
 export function hideNode(n) { hidden.add(n); anyHidden = true; }
 const isHidden = (n) => anyHidden && hidden.has(n);
+/**
+ * True when element `n` is masked or inside a masked element for the running capture; with no
+ * capture (masks unknown) or a non-element, true: callers (the visitor UI's announcements) then
+ * say nothing about it.
+ */
+export function maskedNode(n) {
+  try { return active === null || !n || n.nodeType !== 1 || active.isMasked(n) || active.insideMask(n); } catch (_) { return true; }
+}
 
 const yieldTask = () => new Promise((resolve) => {
   const ch = new MessageChannel();

@@ -175,12 +175,12 @@ it('crossDomain() from a click stores the session on each helper domain; untrust
   const blocked = await v.evaluate(() => { window.open('about:blank'); return window.GLANCE.Cobrowse.Visitor.crossDomain(); });
   assert.equal(blocked, false);
   assert.ok((await events(v, 'error')).some((e) => e.code === 'POPUP_BLOCKED'), JSON.stringify(await events(v, 'error')));
-  // promptCrossDomain(): the visitor's click on "Yes" runs crossDomain.
+  // promptCrossDomain(): the visitor's click on "Continue" (default UI dialog) runs crossDomain.
   for (const p of s.visitorContext.pages()) if (p !== v) await p.close();
   await v.evaluate(() => window.GLANCE.Cobrowse.VisitorUI.promptCrossDomain());
   const before = popups.length;
-  await v.click('#glance_xd_prompt button:text("Yes")');
-  await v.waitForFunction(() => !document.getElementById('glance_xd_prompt'));
+  await v.click('#glance_xd_continue');
+  await v.locator('#glance_xd').waitFor({ state: 'detached' });
   const t0 = Date.now();
   while (popups.length === before && Date.now() - t0 < 5000) await sleep(50);
   assert.ok(popups.length > before, 'the helper opened from the prompt');

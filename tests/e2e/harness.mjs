@@ -627,7 +627,7 @@ export function serializeInPage(arg) {
         const el = node;
         const tag = el.localName;
         // The engine's own overlay (agent pointer, outline) is never captured.
-        if (!isMirror && tag === 'glance-overlay') return null;
+        if (!isMirror && (tag === 'glance-overlay' || tag === 'glance-cobrowse-ui')) return null;
         // Scripts keep only `type` (PROTOCOL.md), so their data-gid is not compared either.
         const gid = tag === 'script' ? null : el.getAttribute('data-gid');
         checkGid(el, false);
@@ -950,6 +950,10 @@ async function takeScreenshots(s) {
     const id = '__e2e_hide_caret';
     const old = document.getElementById(id);
     if (old) old.remove();
+    // The default visitor UI (border, button, box) is the visitor's only: not in the mirror.
+    const ui = document.querySelector('glance-cobrowse-ui');
+    const root = ui && ui.shadowRoot && ui.shadowRoot.getElementById('glance_ui');
+    if (root) root.style.visibility = on ? 'hidden' : '';
     if (!on) return;
     const st = document.createElement('style');
     st.id = id;
