@@ -13,24 +13,9 @@ use wasm_bindgen_test::*;
 
 use super::control::Overlay;
 use super::dom::DomCapture;
+use super::tests::{js, sleep};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn js(code: &str) -> JsValue {
-    js_sys::Function::new_no_args(code)
-        .call0(&JsValue::NULL)
-        .expect("test script")
-}
-
-async fn sleep(ms: i32) {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .expect("window")
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .expect("timeout");
-    });
-    JsFuture::from(p).await.expect("sleep");
-}
 
 /// The page: a React-style controlled input (state kept by the component, a value tracker on
 /// the node, the value re-rendered from state after every input event), a masked field, a

@@ -16,13 +16,15 @@ use crate::session::SessionInfo;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn js(code: &str) -> JsValue {
+/// Runs `code` as a function body in the page and returns its value.
+pub(super) fn js(code: &str) -> JsValue {
     js_sys::Function::new_no_args(code)
         .call0(&JsValue::NULL)
         .expect("test script")
 }
 
-async fn sleep(ms: i32) {
+/// Waits `ms` milliseconds (a `setTimeout`).
+pub(super) async fn sleep(ms: i32) {
     let p = js_sys::Promise::new(&mut |resolve, _| {
         web_sys::window()
             .expect("window")

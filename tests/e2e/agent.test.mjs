@@ -38,27 +38,19 @@ async function until(page, fn, arg, what, timeout = 10000) {
   }
 }
 
-const agentEvents = (page) => page.evaluate(() => window.__agentEvents);
-async function waitAgentEvent(page, name, pred = () => true, timeout = 15000) {
+/** Waits for an event `name` (payload satisfying `pred`) recorded in `page`'s array `list`. */
+async function waitRecorded(page, list, name, pred = () => true, timeout = 15000) {
   const t0 = Date.now();
   for (;;) {
-    const hit = (await agentEvents(page)).find(([n, d]) => n === name && pred(d));
+    const got = await page.evaluate((l) => window[l], list);
+    const hit = got.find(([n, d]) => n === name && pred(d));
     if (hit) return hit[1];
-    if (Date.now() - t0 > timeout) throw new Error(`no ${name} agent event; got ${JSON.stringify(await agentEvents(page))}`);
+    if (Date.now() - t0 > timeout) throw new Error(`no ${name} in ${list}; got ${JSON.stringify(got)}`);
     await sleep(50);
   }
 }
-
-const embedEvents = (page) => page.evaluate(() => window.__embedEvents);
-async function waitEmbedEvent(page, name, pred = () => true, timeout = 15000) {
-  const t0 = Date.now();
-  for (;;) {
-    const hit = (await embedEvents(page)).find(([n, d]) => n === name && pred(d));
-    if (hit) return hit[1];
-    if (Date.now() - t0 > timeout) throw new Error(`no ${name} embed event; got ${JSON.stringify(await embedEvents(page))}`);
-    await sleep(50);
-  }
-}
+const waitAgentEvent = (page, ...a) => waitRecorded(page, '__agentEvents', ...a);
+const waitEmbedEvent = (page, ...a) => waitRecorded(page, '__embedEvents', ...a);
 
 /** The element a `rcevent` path names on the visitor page (its id). */
 const idAt = (v, p) => v.evaluate((sel) => document.querySelector(sel)?.id ?? null, p);

@@ -9,65 +9,20 @@
 // Needs /usr/bin/chromium and playwright-core from tests/e2e (npm ci there); skips otherwise.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { skip, sleep, start, stop, wireRecords } from './setup.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-let chromium = null;
-try {
-  chromium = createRequire(path.join(ROOT, 'tests/e2e/package.json'))('playwright-core').chromium;
-} catch (e) { /* skipped below */ }
-const BIN = process.env.COBROWSE_SERVER ||
-  [path.join(ROOT, 'target/debug/cobrowse-server'), path.join(ROOT, 'target/release/cobrowse-server')]
-    .find((p) => existsSync(p));
-const skip = !chromium ? 'playwright-core not installed (npm ci in tests/e2e)'
-  : !existsSync(CHROMIUM) ? 'no chromium' : !BIN ? 'cobrowse-server not built' : false;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let server;
+let env;
 let BASE;
 let browser;
 
 before(async () => {
   if (skip) return;
-  server = spawn(BIN, ['--listen', '127.0.0.1:0', '--root', ROOT,
-    '--config', path.join(ROOT, 'server/demo-config.toml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  BASE = await new Promise((resolve, reject) => {
-    let log = '';
-    const t = setTimeout(() => reject(new Error('server did not start: ' + log)), 10000);
-    server.stderr.on('data', (d) => {
-      log += d;
-      const m = /listening on (http:\/\/[^/\s]+)\//.exec(log);
-      if (m) { clearTimeout(t); resolve(m[1]); }
-    });
-  });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  env = await start();
+  ({ base: BASE, browser } = env);
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  if (server) server.kill();
-});
+after(async () => { await stop(env); });
 
-/** Readable test records `[gid, parent, kind, ...]` -> wire records `[gidDelta, depth, kind, ...]`. */
-function wireRecords(records, base) {
-  const stack = [base];
-  let prev = 0;
-  return records.map((r) => {
-    const [gid, parent, kind, ...rest] = r;
-    const i = stack.lastIndexOf(parent);
-    if (i < 0) throw new Error(`test record ${gid}: parent ${parent} is not on the preorder path`);
-    stack.length = i + 1;
-    if (kind === 1) stack.push(gid);
-    const out = [gid - prev, i + 1, kind, ...rest];
-    prev = gid;
-    return out;
-  });
-}
 
 const AGNES = { username: 'agnes', name: 'Agnes Agent', num: 1 };
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0';
