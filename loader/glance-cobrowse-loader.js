@@ -2,7 +2,9 @@
  * loads the wasm engine asynchronously; the default visitor UI (GlanceCobrowseUI.js) only when
  * first needed and never with data-ui="custom". Classic ES2020 script, no dependencies, defines only
  * window.GLANCE. Under Node (no window) it exports { boot } instead, for tests.
- * Contract: docs/PROTOCOL.md ("Engine <-> loader"). Ships to every page: keep it small. */
+ * With data-presence="on"|"api" it defines GLANCE.Presence.Visitor and imports GlanceCobrowsePresence.js
+ * with the first instance. Contract: docs/PROTOCOL.md ("Engine <-> loader", "Presence"). Ships to
+ * every page: keep it small. */
 (function (W) {
   'use strict';
   const P = 'GLANCE Cobrowse: ';
@@ -38,6 +40,7 @@
           return void uiHold.push([name, payload]);
         }
         if (ASK[name]) payload = answerable(name, payload);
+        if (name === 'sessionstart' || name === 'sessionend' || name === 'error') report(name, payload);
         if (ui) ui.event(name, payload, !!(listeners[name] || []).length);
         const m = name === 'sessionmessage' && payload;
         const fs = m ? (msgListeners[m.name] || []).map((f) => () => f(m.name, m.data)) : [];
@@ -143,9 +146,19 @@
       UI.showTerms = (p) => {
         if (ui && !ui.failed) return ui.call('showTerms', p);
         let ok = false;
+        UI.reportTerms('displayed');
         try { ok = win.confirm('Share this browser tab with a support agent? They will see this page ' +
           '(never passwords or masked fields) until you end the session.'); } catch (e) { /* no dialogs */ }
+        UI.reportTerms(ok ? 'accepted' : 'declined');
         if (ok) V.startSession(p);
+      };
+    }
+    // The terms dialog's state for a presence agent (`terms` event): the default UI and the confirm
+    // fallback call it; a custom showTerms calls it with "displayed", then "accepted" or "declined".
+    if (!UI.reportTerms) {
+      UI.reportTerms = (s) => {
+        if (/^(displayed|accepted|declined)$/.test(s)) report('terms', { status: s });
+        else con.warn(P + 'reportTerms("' + String(s).slice(0, 32) + '") ignored (want displayed, accepted or declined)');
       };
     }
     // Default cross-domain prompt: Yes / No in the page; "Yes" is a click, so the helper popup opens.
@@ -196,7 +209,9 @@
       lang: a('lang'),
       video: a('video'),
       visitorid: a('visitorid'),
-      presence: a('presence'),
+      presence: a('presence') && a('presence').toLowerCase(),
+      // Seconds between presence updates (data-presenceinterval, default 60).
+      presenceinterval: Number(a('presenceinterval')) > 0 ? Number(a('presenceinterval')) : null,
       additionalgroupids: (a('additionalgroupids') || '').split(',').map((s) => s.trim()).filter(Boolean),
       inputevents: {},
       // Tuning knob (benchmarks): the snapshot's time-slice budget in ms (default 20).
@@ -233,6 +248,12 @@
     // data-ui="custom" there is none and events wait for setUIReady().
     const ui = cfg.ui === 'custom' ? null : uiProxy();
     if (!ui && cfg.groupid) uiHold = [];
+
+    // ---- presence (data-presence="on" | "api"): GLANCE.Presence.Visitor, see presenceApi ----
+    let pres = null; // the presence module's context once it is in: {report(name, data)}
+    function report(name, data) { try { if (pres && pres.report) pres.report(name, data); } catch (e) { /* */ } }
+    if (cfg.groupid && /^(on|api)$/.test(cfg.presence || '')) presenceApi();
+    else if (cfg.presence && cfg.presence !== 'off') con.warn(P + 'data-presence="' + cfg.presence.slice(0, 16) + '" ignored (want on, api or off)');
 
     // ---- cross-domain hand-off: a token in the fragment (#glance_xd=T) is removed from the URL and
     // the history entry before anything else, then redeemed (the server checks this page's Origin).
@@ -568,6 +589,7 @@
             // Resolves once `node` is marked (or the engine is known not to load).
             hide: (node) => { if (mark) mark(node); else toHide.push(node); return wasmIn; },
             masked: (el) => p.masked(el),
+            terms: (s) => UI.reportTerms(s),
             session: () => V.getSessionState()
           });
           if (!mod) throw new Error('mount failed');
@@ -587,6 +609,71 @@
         return pending;
       }
       return p;
+    }
+
+    // GLANCE.Presence.Visitor: instances forward to GlanceCobrowsePresence.js (an ES module imported
+    // with the first instance); calls made before it is in are replayed in order. data-presence="on"
+    // with data-visitorid creates one at load, sends presence and connects.
+    function presenceApi() {
+      const Pr = G.Presence = G.Presence || {};
+      const boxes = new WeakMap(), waiting = [];
+      let make = null, loading = null;
+      const start = () => loading || (loading = Promise.resolve()
+        .then(() => importer(cfg.scriptserver + '/GlanceCobrowsePresence.js'))
+        .then((m) => {
+          if (!m || typeof m.start != 'function') throw new Error('not the presence module');
+          const c = { win, cfg };
+          make = m.start(c);
+          pres = c;
+        })
+        .catch((e) => err('presence unavailable: ' + msg(e)))
+        .then(() => { for (const [i, b] of waiting.splice(0)) bind(i, b); }));
+      function bind(inst, b) {
+        try { if (make) b.h = make(inst, b.o); } catch (e) { err('presence failed: ' + msg(e)); }
+        for (const [m, args] of b.q.splice(0)) {
+          if (b.h) run(b, m, args);
+          else if (/^connect/.test(m) && typeof inst.onerror == 'function') {
+            try { inst.onerror({ error: 'connfail', detail: 'error' }); } catch (e) { con.error(P + 'onerror threw', e); }
+          }
+        }
+      }
+      function run(b, m, args) {
+        try { return b.h[m](...args); } catch (e) { err('presence ' + m + ' failed: ' + msg(e)); }
+      }
+      function PV(params) {
+        if (!(this instanceof PV)) return new PV(params);
+        const p = params && typeof params == 'object' ? params : {};
+        const o = {
+          groupid: p.groupid != null ? String(p.groupid) : cfg.groupid,
+          visitorid: p.visitorid != null ? String(p.visitorid) : cfg.visitorid,
+          ws: p.ws ? String(p.ws) : cfg.ws,
+          presenceinterval: p.presenceinterval != null ? p.presenceinterval : cfg.presenceinterval
+        };
+        const b = { h: null, q: [], o };
+        boxes.set(this, b);
+        PV.instance = this;
+        if (make) bind(this, b);
+        else { waiting.push([this, b]); start(); }
+      }
+      for (const m of ['presence', 'connect', 'connectUnique', 'extendUnique', 'disconnect', 'setVisitorId']) {
+        PV.prototype[m] = function (...args) {
+          const b = boxes.get(this);
+          if (b && b.h) run(b, m, args);
+          else if (b) b.q.push([m, args]);
+        };
+      }
+      PV.prototype.getVisitorId = function () {
+        const b = boxes.get(this);
+        return b ? (b.h ? run(b, 'getVisitorId', []) : b.o.visitorid || '') : '';
+      };
+      PV.prototype.isconnected = function () { const b = boxes.get(this); return !!(b && b.h && run(b, 'isconnected', [])); };
+      PV.instance = null;
+      PV.setVisitorId = (id) => { if (PV.instance) PV.instance.setVisitorId(id); };
+      Pr.Visitor = PV;
+      if (cfg.presence === 'on') {
+        if (!cfg.visitorid) con.warn(P + 'data-presence="on" needs data-visitorid; not connected (GLANCE.Presence.Visitor is there)');
+        else { const v = new PV(); v.presence(); v.connect(); }
+      }
     }
 
     function fail(m, ev) {

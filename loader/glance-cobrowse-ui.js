@@ -401,9 +401,12 @@ export function mount(ctx) {
     event: safe((n, p, l) => { event(n, p, l); }),
     showTerms: safe((params) => {
       if (S.phase !== 'idle') return;
+      // ctx.terms reports the dialog to a presence agent (loader: VisitorUI.reportTerms).
+      const terms = typeof ctx.terms == 'function' ? ctx.terms : () => {};
       dialog('terms', { dialog: 'glance_terms', yes: 'glance_terms_accept', no: 'glance_terms_decline' },
         { title: t('termsTitle'), text: t('termsText'), yes: t('termsAccept'), no: t('termsDecline') },
-        () => V.startSession(params), () => {});
+        () => { terms('accepted'); V.startSession(params); }, () => terms('declined'));
+      terms('displayed');
     }),
     promptCrossDomain: safe((params) => {
       dialog('xd', { dialog: 'glance_xd', yes: 'glance_xd_continue', no: 'glance_xd_cancel' },

@@ -62,6 +62,8 @@ cp loader/glance-cobrowse-invoke-visitor.js "$OUT/GlanceCobrowseInvokeVisitor.js
 CLASSIC=(GlanceCobrowseLoader.js GlanceCobrowseInvokeVisitor.js)
 # The default visitor UI: an ES module the loader imports on first need (not with data-ui="custom").
 cp loader/glance-cobrowse-ui.js "$OUT/GlanceCobrowseUI.js"
+# Presence (GLANCE.Presence.Visitor): an ES module the loader imports only with data-presence="on"|"api".
+cp loader/glance-cobrowse-presence.js "$OUT/GlanceCobrowsePresence.js"
 
 # Ship minified JS: the loader is a classic script; the glue and its snippets are ES modules.
 if [ "${SKIP_MINIFY:-}" = "1" ]; then
@@ -89,8 +91,8 @@ for f in "$OUT/GlanceCobrowseLoader.js" "$OUT/GlanceCobrowseInvokeVisitor.js" "$
   printf '[build-wasm]   %-40s %9d B raw %9d B gzip\n' "$f" "$raw" "$gz"
 done
 printf '[build-wasm]   %-40s %9d B raw %9d B gzip\n' "total" "$total_raw" "$total_gz"
-say "loaded lazily by the default UI only (not in the total):"
-for f in "$OUT/GlanceCobrowseUI.js" skins/default.css skins/texts.en.json; do
+say "loaded lazily, by the default UI or presence only (not in the total):"
+for f in "$OUT/GlanceCobrowseUI.js" "$OUT/GlanceCobrowsePresence.js" skins/default.css skins/texts.en.json; do
   [ -f "$f" ] || continue
   printf '[build-wasm]   %-40s %9d B raw %9d B gzip\n' "$f" "$(wc -c <"$f")" "$(gzip -9 -c "$f" | wc -c)"
 done

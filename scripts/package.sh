@@ -28,6 +28,7 @@ cp "$SRC/GlanceCobrowseInvokeVisitor.js" "$SRC/glance_cobrowse.js" "$SRC/glance_
 # The default visitor UI (loaded by the loader on first need) and its skin: default.css, the texts,
 # and groups/<groupid>/<site>/ where a customer puts its own skin.css and texts.<lang>.json.
 [ -f "$SRC/GlanceCobrowseUI.js" ] && cp "$SRC/GlanceCobrowseUI.js" "$DIR/cobrowse/"
+[ -f "$SRC/GlanceCobrowsePresence.js" ] && cp "$SRC/GlanceCobrowsePresence.js" "$DIR/cobrowse/"
 [ -d "$SRC/snippets" ] && cp -R "$SRC/snippets" "$DIR/cobrowse/"
 cp skins/default.css skins/texts.*.json skins/README.md "$DIR/cobrowse/skins/"
 mkdir -p "$DIR/cobrowse/skins/groups"

@@ -95,7 +95,7 @@ test('script tag: every attribute is parsed into the typed config', async () => 
   assert.deepEqual(C.Loader.config, {
     groupid: '1234', site: 'staging', ws: 'ws.example:9000', scriptserver: 'https://scripts.example/base',
     cookietype: 'dual', cookiedomain: 'abcco.azurewebsites.net', startpaused: true, ui: 'custom', video: 'small',
-    visitorid: 'V42', presence: 'api', additionalgroupids: ['59923', '50920'],
+    visitorid: 'V42', presence: 'api', presenceinterval: null, additionalgroupids: ['59923', '50920'],
     inputevents: { 'ctrl-13': 'startSession', 'shift-13': 'showTerms' }, slicems: 12.5, lang: 'fr-CA',
   });
   await C.Loader.ready;
@@ -114,7 +114,7 @@ test('defaults: site, ws and scriptserver derive from the loader URL', async () 
   assert.deepEqual(C.Loader.config, {
     groupid: '1234', site: 'production', ws: 'cdn.example:8443', scriptserver: 'https://cdn.example:8443/glance/cobrowse',
     cookietype: 'normal', cookiedomain: null, startpaused: false, ui: 'default', video: null, visitorid: null,
-    presence: null, additionalgroupids: [], inputevents: {}, slicems: null, lang: null,
+    presence: null, presenceinterval: null, additionalgroupids: [], inputevents: {}, slicems: null, lang: null,
   });
   await C.Loader.ready;
   assert.deepEqual(logs.error, []);
