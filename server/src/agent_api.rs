@@ -47,7 +47,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<&str> {
 
 /// True when a request's `Origin` (if any) is this server's own (`Host`) or an `agent_origins`
 /// entry.
-fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok()) else {
         return true;
     };

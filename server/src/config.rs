@@ -1,8 +1,10 @@
 //! Server configuration, read from a TOML file (`--config`, default `server/demo-config.toml`):
-//! groups, agent identities, integration partners and the consoles allowed to embed the viewer.
+//! groups, agent identities, integration partners, the consoles allowed to embed the viewer (and
+//! to call the presence API) and the presence token key.
 //!
 //! ```toml
 //! agent_origins = ["https://console.example"]
+//! presence_secret = "at least 16 bytes; random per start when absent"
 //! [groups."1234"]
 //! masks = ["#orderPayment\\.cardNumber", ".glance_masked"]
 //! trusted_domains = ["localhost"]
@@ -109,6 +111,21 @@ pub struct Config {
     /// Integration partners by partner id.
     #[serde(default)]
     pub partners: BTreeMap<String, PartnerConfig>,
+    /// The HS256 key of presence authorization tokens (random per start when absent; at least
+    /// 16 bytes).
+    #[serde(default)]
+    pub presence_secret: Option<Secret>,
+}
+
+/// A secret string that `Debug` never prints.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Why a configuration could not be loaded.
@@ -198,6 +215,13 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self
+            .presence_secret
+            .as_ref()
+            .is_some_and(|s| s.0.len() < 16)
+        {
+            return Err("presence_secret must be at least 16 bytes".into());
         }
         for o in &self.agent_origins {
             if crate::handoff::canonical_origin(o).is_none() {
@@ -327,6 +351,18 @@ mod tests {
         let e2e = Config::parse(include_str!("../../tests/e2e/test-config.toml")).expect("e2e");
         assert_eq!(e2e.agents["agnes"].name.as_deref(), Some("Agnes Agent"));
         assert_eq!(e2e.partners["1234"].apikey, "e2e-partner-secret");
+    }
+
+    #[test]
+    fn presence_secret_is_long_and_never_printed() {
+        let base = "[groups.1]\nmasks = []\n";
+        let c = Config::parse(&format!("presence_secret = \"0123456789abcdef\"\n{base}")).unwrap();
+        assert_eq!(
+            c.presence_secret.as_ref().map(|s| s.0.as_str()),
+            Some("0123456789abcdef")
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        assert!(Config::parse(&format!("presence_secret = \"short\"\n{base}")).is_err());
     }
 
     #[test]

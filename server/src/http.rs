@@ -24,7 +24,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use std::time::Instant;
 
-use crate::{agent_api, agent_ws, handoff, visitor_ws, AppState};
+use crate::{agent_api, agent_ws, handoff, presence_api, presence_ws, visitor_ws, AppState};
 
 /// Builds the whole router.
 pub fn router(state: AppState) -> Router {
@@ -88,6 +88,34 @@ pub fn router(state: AppState) -> Router {
             get(agent_api::lookup)
                 .merge(options(|| async {}))
                 .layer(middleware::from_fn(agent_api::cors)),
+        );
+    let pcors = || middleware::from_fn_with_state(state.clone(), presence_api::cors);
+    app = app
+        .route("/ws/presence/visitor", get(presence_ws::visitor_handler))
+        .route("/ws/presence/agent", get(presence_ws::agent_handler))
+        .route(
+            "/api/agent/authorize",
+            post(presence_api::authorize)
+                .merge(options(|| async {}))
+                .layer(pcors()),
+        )
+        .route(
+            "/lookupvisitor",
+            get(presence_api::lookup)
+                .merge(options(|| async {}))
+                .layer(pcors()),
+        )
+        .route(
+            "/findvisitor",
+            get(presence_api::find)
+                .merge(options(|| async {}))
+                .layer(pcors()),
+        )
+        .route(
+            "/signalvisitor",
+            post(presence_api::signal)
+                .merge(options(|| async {}))
+                .layer(pcors()),
         );
     if state.opts.test_hooks {
         app = app.route("/__test/drop/{key}", post(drop_visitor));

@@ -7,6 +7,8 @@
 //! - [`handoff`]: cross-domain hand-off tokens (single-use, short-lived, bound to an origin);
 //! - [`auth`] / [`agent_api`]: agent identities, tokens and join tickets; `/api/agent/auth` and
 //!   `/api/agent/lookup`;
+//! - [`jwt`] / [`presence`] / [`presence_ws`] / [`presence_api`]: presence (visitors known to be
+//!   on a page, agent tokens for a group, the presence sockets and REST calls);
 //! - [`remote`]: the rules of remote control and guidance (field checks, the `nav` trust check);
 //! - [`http`]: static files, the agent viewer, `/api/session/KEY`, `/api/handoff` and the test hooks.
 //!
@@ -20,6 +22,10 @@ pub mod bus;
 pub mod config;
 pub mod handoff;
 pub mod http;
+pub mod jwt;
+pub mod presence;
+pub mod presence_api;
+pub mod presence_ws;
 pub mod remote;
 pub mod sessions;
 pub mod visitor_ws;
@@ -81,12 +87,26 @@ pub struct AppState {
     pub tokens: Arc<Mutex<auth::Tokens>>,
     /// The address the server listens on (`serverip` of the agent lookup).
     pub local_ip: Option<IpAddr>,
+    /// The presence registry (and the presence token secret).
+    pub presence: Arc<presence::Presence>,
 }
 
 impl AppState {
     /// State with an in-process bus.
     pub fn new(config: Config, opts: ServerOptions) -> Self {
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(opts.bus_capacity));
+        let secret = match &config.presence_secret {
+            Some(s) => s.0.as_bytes().to_vec(),
+            None => {
+                let mut b = vec![0u8; 32];
+                if getrandom::fill(&mut b).is_err() {
+                    // No OS randomness: a weak key; say so (set presence_secret in production).
+                    eprintln!("presence: no OS randomness; set presence_secret in the config");
+                    b = format!("{:?}{:p}", Instant::now(), &b).into_bytes();
+                }
+                b
+            }
+        };
         AppState {
             registry: Arc::new(
                 Registry::new(Arc::new(config), bus, opts.away_ttl).with_idle_ttl(opts.idle_ttl),
@@ -95,6 +115,7 @@ impl AppState {
             handoffs: Arc::default(),
             tokens: Arc::default(),
             local_ip: None,
+            presence: Arc::new(presence::Presence::new(secret)),
         }
     }
 }

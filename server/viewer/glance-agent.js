@@ -11,6 +11,17 @@
  *   GLANCE.Agent.openAgentJoinURL(url, joinparams)
  *   GLANCE.Agent.inSession(key)                    // Promise<boolean>
  *   GLANCE.Agent.addEventListener(name, fn) / removeEventListener(name, fn) / addEventListenerAll(fn)
+ *   GLANCE.Agent.groupid                   // presence group (default: <meta id="glance-cobrowse" data-groupid>)
+ *   GLANCE.Agent.presenceConnect(visitorid)        // Promise: the GLANCE.Presence.Agent, once connected
+ *   GLANCE.Agent.presenceStartSession(visitorid, invokeparams, joinparams)  // invoke, then joinSession
+ *   GLANCE.Agent.presenceDisconnect()
+ *
+ * Presence needs /agent/glance-presence-agent.js (GLANCE.Authorization, GLANCE.Presence.Agent)
+ * loaded too, and a presence token: GLANCE.Authorization's (authorize / setToken / data-authtoken),
+ * else one authorized here with the credentials last given to authenticate() and `groupid`.
+ * Events: presence (the visitor's presence data), presenceOnTerms {status}, presenceVisibility
+ * {visibility}, presenceError {error, detail}, presenceFailed / presenceInvokeFailed
+ * {service:"Presence", reason}.
  *
  * Lookups with wait retry immediately, then every 3 s until 15 s, then every 5 s until 45 s
  * (each attempt fires lookupWaiting {service:"agent", ssnkey, cancel}), then fail with
@@ -32,6 +43,8 @@
     const listeners = new Map();
     const all = [];
     let token = null;
+    let creds = null;             // the last credentials given to authenticate(), for presence
+    let presence = null;          // {agent: GLANCE.Presence.Agent, visitorid}
     let current = null;           // the most recent lookup in progress
     const viewers = [];           // {win, key, connected, poll}
     const found = new Map();      // ssnkey -> lookupFound data (for sessionEnded's ssnid)
@@ -211,8 +224,71 @@
       } catch (e) { con.warn(P + 'viewer message ignored: ' + String(e && e.message || e)); }
     }
 
+    let metaGroup = null;
+    try {
+      const m = win.document && win.document.getElementById && win.document.getElementById('glance-cobrowse');
+      metaGroup = m && m.getAttribute ? m.getAttribute('data-groupid') : null;
+    } catch (e) { metaGroup = null; }
+
+    function presenceFail(event, reason) {
+      fire(event, { service: 'Presence', reason });
+      return Promise.reject(new Error(reason));
+    }
+
+    function presenceDisconnect() {
+      const p = presence;
+      presence = null;
+      if (p) { try { p.agent.disconnect(); } catch (e) { /* gone */ } }
+    }
+
+    function presenceConnect(visitorid) {
+      const PA = G.Presence && G.Presence.Agent;
+      const AU = G.Authorization;
+      if (typeof PA != 'function' || !AU) return presenceFail('presenceFailed', 'notloaded');
+      const vid = visitorid == null ? '' : String(visitorid);
+      if (!vid) return presenceFail('presenceFailed', 'badparams');
+      let ready;
+      if (AU.getToken()) ready = Promise.resolve();
+      else if (creds && A.groupid != null) {
+        ready = AU.authorize({ credentials: creds, groupid: A.groupid, presenceserver: server() });
+      } else ready = Promise.reject(new Error('authorization'));
+      return ready.then(() => new Promise((resolve, reject) => {
+        presenceDisconnect();
+        const pa = new PA({ visitorid: vid, presenceserver: server(), groupid: A.groupid != null ? A.groupid : undefined });
+        const me = { agent: pa, visitorid: vid };
+        presence = me;
+        let settled = false;
+        pa.onvisitorconn = () => { if (!settled) { settled = true; resolve(pa); } };
+        pa.onpresence = (d) => fire('presence', d);
+        pa.onterms = (d) => fire('presenceOnTerms', d);
+        pa.onvisibility = (d) => fire('presenceVisibility', d);
+        pa.onerror = (d) => {
+          if (settled) { fire('presenceError', d); return; }
+          settled = true;
+          if (presence === me) presence = null;
+          reject(new Error(d && d.detail || 'error'));
+        };
+        pa.connect();
+      })).catch((e) => presenceFail('presenceFailed', String(e && e.message || e)));
+    }
+
+    function presenceStartSession(visitorid, invokeparams, joinparams) {
+      const p = presence;
+      const vid = visitorid == null ? (p ? p.visitorid : '') : String(visitorid);
+      if (!p || p.visitorid !== vid) return presenceFail('presenceInvokeFailed', 'notconnected');
+      const ip = invokeparams && typeof invokeparams == 'object' ? invokeparams : {};
+      const func = typeof ip.func == 'string' && ip.func ? ip.func : 'GLANCE.Cobrowse.VisitorUI.showTerms';
+      const args = Object.assign({ sessionKey: vid }, ip.args && typeof ip.args == 'object' ? ip.args : {});
+      return new Promise((resolve, reject) => {
+        p.agent.invokeVisitor({ func, args, onsuccess: resolve, onfail: (r) => reject(new Error(String(r))) });
+      }).then(
+        () => A.joinSession(String(args.sessionKey), joinparams),
+        (e) => presenceFail('presenceInvokeFailed', e.message));
+    }
+
     const A = G.Agent = {
       webserver: defaultServer,
+      groupid: metaGroup,
 
       authenticate(credentials) {
         const c = credentials && typeof credentials == 'object' ? credentials : {};
@@ -227,10 +303,11 @@
               body: JSON.stringify(body), credentials: 'same-origin', cache: 'no-store',
             });
           } catch (e) { throw new Error('network'); }
-          if (!res.ok) { token = null; throw new Error(await readError(res)); }
+          if (!res.ok) { token = null; creds = null; throw new Error(await readError(res)); }
           const j = await res.json();
           if (!j || typeof j.token != 'string') throw new Error('badresponse');
           token = j.token;
+          creds = body;
           return { agent: j.agent, expires: j.expires };
         })();
       },
@@ -291,6 +368,18 @@
 
       addEventListenerAll(fn) {
         if (typeof fn == 'function') all.push(fn);
+      },
+
+      presenceConnect(visitorid) {
+        return presenceConnect(visitorid);
+      },
+
+      presenceStartSession(visitorid, invokeparams, joinparams) {
+        return presenceStartSession(visitorid, invokeparams, joinparams);
+      },
+
+      presenceDisconnect() {
+        presenceDisconnect();
       },
     };
     try { win.addEventListener('message', onMessage); } catch (e) { /* no message events */ }

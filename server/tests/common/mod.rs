@@ -22,6 +22,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 pub const CONFIG: &str = r##"
 agent_origins = ["https://console.example"]
+presence_secret = "test-presence-secret"
 [groups.1234]
 masks = ["#orderPayment\\.cardNumber", "#orderPayment\\.cvv", ".glance_masked"]
 trusted_domains = ["localhost", "https://chat.example"]
