@@ -131,6 +131,9 @@ export function start(ctx) {
         if (sock !== s) return;
         sock = null; connected = false; stopTick();
         if (ev && ev.code === 1008) { want = null; return; } // refused (after an error message): retrying would not help
+        // Replaced by a newer socket of the same visitor (another tab or browser took over): retrying
+        // would knock that one off in turn; this tab connects again when it becomes the active one.
+        if (ev && ev.code === 4001) return;
         oops('connfail', 'connection');
         later();
       };

@@ -265,7 +265,7 @@ test('signals reach onsignal; server errors reach onerror {error, detail}', asyn
   assert.match(t.logs.error.join('\n'), /onsignal threw/);
 });
 
-test('a dropped socket reconnects with capped backoff and reports connfail; close 1008 does not retry', async () => {
+test('a dropped socket reconnects with capped backoff and reports connfail; close 1008 and 4001 do not retry', async () => {
   {
     const t = page({ ...BASE, 'data-presence': 'api' });
     const v = new t.G.Presence.Visitor({ visitorid: 'r1' });
@@ -295,6 +295,20 @@ test('a dropped socket reconnects with capped backoff and reports connfail; clos
     t.sockets.at(-1).drop(1008);
     mock.timers.tick(120000);
     assert.equal(t.sockets.length, n);
+  }
+  {
+    // Close 4001: another socket of this visitor replaced this one; no retry, no error.
+    const t = page({ ...BASE, 'data-presence': 'api' });
+    const v = new t.G.Presence.Visitor({ visitorid: 'r2' });
+    const errs = [];
+    v.onerror = (e) => errs.push(e);
+    v.connect();
+    await flush(20);
+    t.sockets[0].open(); t.sockets[0].recv({ t: 'welcome' });
+    t.sockets[0].drop(4001);
+    mock.timers.tick(120000);
+    assert.equal(t.sockets.length, 1);
+    assert.deepEqual(errs, []);
   }
 });
 
