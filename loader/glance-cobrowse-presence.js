@@ -24,14 +24,24 @@ export function validId(id) {
   return typeof id == 'string' && id.length >= 1 && id.length <= 128 && !BAD_ID.test(id);
 }
 
-/** {name, platform, version} of the browser from its user agent string. */
+/**
+ * {name, platform, version} of the browser from its user agent string, in the product's format
+ * (as the agent's `navigate` event has it): `{name: "chrome", platform: "win", version: 80}`.
+ */
 export function browserInfo(nav) {
   const ua = String((nav && nav.userAgent) || '');
-  const m = /(Edg|OPR|Firefox|FxiOS|CriOS|Chrome|Version)\/([\d.]+)/.exec(ua.replace(/Chrome\/[\d.]+ .*(Edg|OPR)\//, '$1/'));
-  const names = { Edg: 'Edge', OPR: 'Opera', FxiOS: 'Firefox', CriOS: 'Chrome', Version: 'Safari' };
-  const platform = /Android/.test(ua) ? 'Android' : /iPhone|iPad|iPod/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
-    : /Mac OS X|Macintosh/.test(ua) ? 'Mac' : /Linux/.test(ua) ? 'Linux' : String((nav && nav.platform) || '');
-  return { name: m ? names[m[1]] || m[1] : 'unknown', platform, version: m ? m[2] : '' };
+  const pick = (re) => { const m = re.exec(ua); return m ? Number(m[1].split('.')[0]) || 0 : 0; };
+  let name = 'unknown';
+  let version = 0;
+  if ((version = pick(/Edg(?:e|A|iOS)?\/([\d.]+)/))) name = 'edge';
+  else if ((version = pick(/OPR\/([\d.]+)/))) name = 'opera';
+  else if ((version = pick(/SamsungBrowser\/([\d.]+)/))) name = 'samsung';
+  else if ((version = pick(/Firefox\/([\d.]+)/) || pick(/FxiOS\/([\d.]+)/))) name = 'firefox';
+  else if ((version = pick(/(?:Chrome|CriOS)\/([\d.]+)/))) name = 'chrome';
+  else if (/Safari\//.test(ua) && (version = pick(/Version\/([\d.]+)/))) name = 'safari';
+  const platform = /Windows/.test(ua) ? 'win' : /Android/.test(ua) ? 'android' : /iPhone|iPad|iPod/.test(ua) ? 'ios'
+    : /Mac OS X|Macintosh/.test(ua) ? 'mac' : /CrOS/.test(ua) ? 'chromeos' : /Linux/.test(ua) ? 'linux' : 'unknown';
+  return { name, platform, version };
 }
 
 /** Resolves a dotted name inside window.GLANCE by own-property walk; null unless it is an allowed function. */
