@@ -106,6 +106,7 @@ function bundleSection(b) {
   const out = ['| engine | files | raw bytes | gzip bytes (level 9) |', '|---|---|---|---|'];
   out.push(`| **ours** (loader + glue + snippets + wasm) | ${b.ours.files.length} | ${b.ours.raw.toLocaleString('en-US')} | **${b.ours.gzip.toLocaleString('en-US')}** (wasm ${b.ours.wasm_gzip.toLocaleString('en-US')}, JS ${b.ours.js_gzip.toLocaleString('en-US')}) |`);
   for (const f of b.ours.files) out.push(`| &nbsp;&nbsp;${f.file} | | ${f.raw.toLocaleString('en-US')} | ${f.counted_gzip.toLocaleString('en-US')} |`);
+  for (const f of b.ours.lazy || []) out.push(`| &nbsp;&nbsp;(loaded only when needed, not in the total) ${f.file} | | ${f.raw.toLocaleString('en-US')} | ${f.counted_gzip.toLocaleString('en-US')} |`);
   for (const p of b.peers) out.push(`| ${p.name} | ${p.file} | ${p.raw.toLocaleString('en-US')} | ${p.counted_gzip.toLocaleString('en-US')} |`);
   out.push('', `${b.note}. Targets: 40 KB (required), 24 KB (stretch): ours is ${(b.ours.gzip / 1000).toFixed(1)} KB, ` +
     `${((b.ours.gzip - 24_000) / 1000).toFixed(1)} KB from 24 KB.`);
