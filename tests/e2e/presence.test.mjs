@@ -32,15 +32,11 @@ async function console_(s) {
   return c;
 }
 
-/** A visitor page with data-presence="on" for `vid`, recording signals into window.__signals. */
+/** A visitor page with data-presence="on" for `vid` (tagged.js records signals into window.__signals). */
 async function presenceVisitor(s, vid) {
   const v = await s.openVisitor(`/test-pages/tagged.html?presence=on&visitorid=${vid}`);
   await v.waitForFunction(() => window.GLANCE.Presence && window.GLANCE.Presence.Visitor.instance, null, { polling: 50 });
-  await v.evaluate(() => {
-    window.__signals = [];
-    window.GLANCE.Presence.Visitor.instance.onsignal = (d) => window.__signals.push(d);
-  });
-  return v;
+  return v; // tagged.js records signals into window.__signals
 }
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
@@ -81,6 +77,17 @@ it('presence: the agent sees the visitor arrive, reads presence, signals, and st
   assert.equal(sig, 'ok');
   await v.waitForFunction(() => window.__signals.length === 1, null, { polling: 50 });
   assert.deepEqual(await v.evaluate(() => window.__signals), [{ command: 'startchat', chatid: '56789' }]);
+  // Between pages (no socket for a moment) the visitor stays present, and a signal sent meanwhile
+  // reaches the next page.
+  await v.goto('about:blank');
+  await waitLog(c, 'pa:visitorsock', (d) => d.connected === false);
+  const between = await c.evaluate(() => new Promise((resolve) => window.__pa.signalVisitor({ data: { step: 'between' }, onsuccess: () => resolve('ok'), onfail: resolve })));
+  assert.equal(between, 'ok', 'a visitor between pages is still present');
+  await v.goto(it.harness().url(`/test-pages/tagged.html?presence=on&visitorid=${vid}&page=2`));
+  await v.waitForFunction(() => window.__signals && window.__signals.length === 1, null, { polling: 50, timeout: 10000 });
+  assert.deepEqual(await v.evaluate(() => window.__signals), [{ step: 'between' }]);
+  assert.ok(!(await log(c)).some(([n, d], i, all) => n === 'pa:visitorconn' && d.connected === false &&
+    all.findIndex(([m, e]) => m === 'pa:visitorconn' && e.connected === true) < i), 'never reported gone while navigating');
   // Functions outside the allow-list are refused (and never run).
   for (const func of ['GLANCE.Cobrowse.Visitor.setUserState', 'alert', 'GLANCE.Cobrowse.Visitor.constructor']) {
     const r = await c.evaluate((f) => new Promise((resolve) => window.__pa.invokeVisitor({ func: f, args: {}, onsuccess: () => resolve('ok'), onfail: resolve })), func);
