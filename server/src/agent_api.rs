@@ -98,19 +98,10 @@ fn error(status: StatusCode, code: &str) -> Response {
     (status, Json(json!({ "error": code }))).into_response()
 }
 
-/// CORS for `/api/agent/*`: any origin, `Authorization` and `Content-Type` allowed, preflights
-/// answered with 204; never `no-store` caching of answers.
-pub async fn cors(req: Request, next: Next) -> Response {
-    let mut res = if req.method() == Method::OPTIONS {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(req).await
-    };
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+/// The CORS answer headers of the agent APIs for `origin` (`*` or one origin): `Authorization`
+/// and `Content-Type` allowed, GET/POST/OPTIONS, preflights cached 10 minutes.
+pub(crate) fn allow_cross_origin(h: &mut HeaderMap, origin: HeaderValue) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Authorization, Content-Type"),
@@ -123,6 +114,18 @@ pub async fn cors(req: Request, next: Next) -> Response {
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("600"),
     );
+}
+
+/// CORS for `/api/agent/*`: any origin, `Authorization` and `Content-Type` allowed, preflights
+/// answered with 204; never `no-store` caching of answers.
+pub async fn cors(req: Request, next: Next) -> Response {
+    let mut res = if req.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = res.headers_mut();
+    allow_cross_origin(h, HeaderValue::from_static("*"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -132,6 +132,20 @@ struct Inner {
     next: u64,
 }
 
+impl Inner {
+    /// A new connection number and the entry of visitor `id` (created if needed, within
+    /// [`MAX_VISITORS`]).
+    fn connection(&mut self, group: &str, id: &str) -> Result<(u64, &mut Visitor), PresenceError> {
+        self.next += 1;
+        let conn = self.next;
+        let k = key(group, id);
+        if !self.visitors.contains_key(&k) && self.visitors.len() >= MAX_VISITORS {
+            return Err(PresenceError::Busy);
+        }
+        Ok((conn, self.visitors.entry(k).or_default()))
+    }
+}
+
 /// The registry.
 pub struct Presence {
     inner: Mutex<Inner>,
@@ -185,12 +199,7 @@ impl Presence {
     ) -> Result<(u64, Vec<String>), PresenceError> {
         let now = Instant::now();
         let mut inner = self.lock();
-        inner.next += 1;
-        let conn = inner.next;
-        if !inner.visitors.contains_key(&key(group, id)) && inner.visitors.len() >= MAX_VISITORS {
-            return Err(PresenceError::Busy);
-        }
-        let v = inner.visitors.entry(key(group, id)).or_default();
+        let (conn, v) = inner.connection(group, id)?;
         let was_present = v.present(now);
         if !was_present {
             v.forget_presence();
@@ -317,12 +326,7 @@ impl Presence {
     ) -> Result<(u64, Vec<String>), PresenceError> {
         let now = Instant::now();
         let mut inner = self.lock();
-        inner.next += 1;
-        let conn = inner.next;
-        if !inner.visitors.contains_key(&key(group, id)) && inner.visitors.len() >= MAX_VISITORS {
-            return Err(PresenceError::Busy);
-        }
-        let v = inner.visitors.entry(key(group, id)).or_default();
+        let (conn, v) = inner.connection(group, id)?;
         if v.agents.len() >= MAX_AGENTS {
             return Err(PresenceError::Busy);
         }
