@@ -217,29 +217,7 @@ pub async fn send_snap(ws: &mut Ws) {
 
 /// A minimal HTTP/1.1 request; returns (status, headers lowercased, body).
 pub async fn http(addr: &str, method: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
-    let mut s = TcpStream::connect(addr).await.expect("tcp");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
-        .await
-        .expect("http timeout")
-        .expect("read");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
+    http_req(addr, method, path, &[], "").await
 }
 
 /// An HTTP/1.1 request with extra headers and a body; returns (status, headers, body).
