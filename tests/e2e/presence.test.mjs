@@ -154,3 +154,25 @@ it('presence security: forged, expired and wrong-group tokens, foreign origins, 
   const err = await waitLog(c, 'pa:error');
   assert.deepEqual(err, { error: 'connfail', detail: 'authorization' });
 });
+
+it('presence with a unique id: the visitor reads out six digits, the agent watches and signals it', async (s) => {
+  const v = await s.openVisitor('/test-pages/tagged.html?presence=api');
+  await v.waitForFunction(() => window.GLANCE.Presence && window.GLANCE.Presence.Visitor, null, { polling: 50 });
+  const unique = await v.evaluate(() => new Promise((resolve, reject) => {
+    const pv = new GLANCE.Presence.Visitor({});
+    pv.onunique = resolve;
+    pv.onerror = (e) => reject(new Error(JSON.stringify(e)));
+    pv.onsignal = (d) => window.__signals.push(d);
+    pv.connectUnique();
+  }));
+  assert.match(unique.uniqueid, /^\d{6}$/);
+  assert.ok(unique.expires * 1000 > Date.now() + 4 * 60 * 1000, 'valid about 5 minutes');
+  const c = await console_(s);
+  await c.evaluate((p) => GLANCE.Authorization.authorize({ credentials: p, groupid: '1234' }), loginKeyParams());
+  await c.evaluate((u) => { window.__pa = window.watchVisitor(null, u); }, unique.uniqueid);
+  await waitLog(c, 'pa:visitorconn', (d) => d.connected === true);
+  const sig = await c.evaluate(() => new Promise((resolve) => window.__pa.signalVisitor({ data: { hi: 1 }, onsuccess: () => resolve('ok'), onfail: resolve })));
+  assert.equal(sig, 'ok');
+  await v.waitForFunction(() => window.__signals.length === 1, null, { polling: 50 });
+  assert.deepEqual(await v.evaluate(() => window.__signals), [{ hi: 1 }]);
+});
