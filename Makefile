@@ -38,7 +38,9 @@ demo: build
 	@echo
 	@echo "  visitor demo:  http://$(LISTEN)/demo/"
 	@echo "  agent join:    http://$(LISTEN)/agentjoin/AgentView.aspx?SessionKey=<key shown on the visitor page>&wait=1"
-	@echo "  agent landing: http://$(LISTEN)/agent/"
+	@echo "  agent landing: http://$(LISTEN)/agent/   (sign in as demo / demo)"
+	@echo "  custom UI:     http://$(LISTEN)/demo/custom-ui.html"
+	@echo "  presence:      http://$(LISTEN)/demo/presence.html  +  agent console http://$(LISTEN)/agent/presence.html"
 	@echo
 	target/release/cobrowse-server --listen $(LISTEN) --config $(CONFIG)
 
